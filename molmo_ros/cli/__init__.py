@@ -1,0 +1,38 @@
+"""The `molmo-ros` command line: one subcommand per module in this package.
+
+Each module below defines ``register(subparsers)``, which adds its parser and sets ``func`` (called with the
+parsed arguments, returning the process exit code). Subcommands that start ROS nodes import rclpy lazily, so
+``molmo-ros --help`` and the plain-Python subcommands work without a ROS environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# Subcommand modules, in the order `--help` lists them.
+SUBCOMMANDS = (
+    "molmo_ros.cli.info",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="molmo-ros",
+        description="Point-and-pick with Molmo vision-language models, with or without a ROS distribution.",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in SUBCOMMANDS:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+# The ROS 2 wheels on the package index export their <pkg>__rosidl_generator_py targets with the include
+# directories of the machine that built them (/opt/python/cp311-cp311/...), which do not exist elsewhere, and
+# CMake refuses to generate a build that includes a missing directory. For each imported target of that kind,
+# drop the include directories that do not exist here and use this interpreter's Python and NumPy headers instead.
+# In a ROS distribution every path exists and this changes nothing.
+function(molmo_ros_fix_wheel_python_includes)
+  get_directory_property(_targets IMPORTED_TARGETS)
+  foreach(_target IN LISTS _targets)
+    if(NOT _target MATCHES "__rosidl_generator_py$")
+      continue()
+    endif()
+    get_target_property(_dirs ${_target} INTERFACE_INCLUDE_DIRECTORIES)
+    if(NOT _dirs)
+      continue()
+    endif()
+    set(_kept "")
+    set(_dropped FALSE)
+    foreach(_dir IN LISTS _dirs)
+      if(EXISTS "${_dir}")
+        list(APPEND _kept "${_dir}")
+      else()
+        set(_dropped TRUE)
+      endif()
+    endforeach()
+    if(_dropped)
+      list(APPEND _kept ${Python3_INCLUDE_DIRS} ${Python3_NumPy_INCLUDE_DIRS})
+      list(REMOVE_DUPLICATES _kept)
+      set_target_properties(${_target} PROPERTIES INTERFACE_INCLUDE_DIRECTORIES "${_kept}")
+      message(STATUS "molmo_ros_interfaces: relocated Python include directories of ${_target}")
+    endif()
+  endforeach()
+endfunction()
