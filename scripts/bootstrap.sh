@@ -57,7 +57,7 @@ PY="$VENV/bin/python"
 PIP=("$PY" -m pip --disable-pip-version-check -q)
 
 # 3. Python packages.
-req_digest="$(digest "$ROOT/requirements.txt")"
+req_digest="$(digest "$ROOT/requirements.txt" "$ROOT/requirements-ros.txt")"
 if ! stamp_ok requirements "$req_digest"; then
   say "installing Python packages (requirements.txt); the first time takes a few minutes"
   "${PIP[@]}" install -r "$ROOT/requirements.txt" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)

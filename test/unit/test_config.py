@@ -1,0 +1,21 @@
+import pytest
+
+from molmo_ros.config import config_path, node_parameters
+
+
+def test_point_defaults_come_from_the_yaml():
+    params = node_parameters(config_path("point.yaml"), "molmo_pointer")
+    assert params["backend"] in {"transformers", "openai"}
+    assert params["trust_remote_code"] is False
+    assert params["depth_window"] % 2 == 1
+    assert len(params["static_transform"]) == 7
+
+
+def test_missing_file_and_missing_section_say_so(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no config file 'nope.yaml'"):
+        config_path("nope.yaml")
+    other = tmp_path / "other.yaml"
+    other.write_text("someone_else:\n  ros__parameters: {a: 1}\n")
+    with pytest.raises(KeyError, match="molmo_pointer"):
+        node_parameters(other, "molmo_pointer")
+    assert node_parameters(other, "someone_else") == {"a": 1}

@@ -1,0 +1,76 @@
+import numpy as np
+import pytest
+
+from molmo_ros.errors import ErrorCode, MolmoRosError
+from molmo_ros.frames import FrameSynchronizer, Stamped
+
+MS = 1_000_000
+
+
+def image(value: int) -> np.ndarray:
+    return np.full((4, 6, 3), value, np.uint8)
+
+
+def depth(value: float) -> np.ndarray:
+    return np.full((4, 6), value, np.float32)
+
+
+def code_of(call) -> ErrorCode:
+    with pytest.raises(MolmoRosError) as info:
+        call()
+    return info.value.code
+
+
+def test_no_frame_until_both_streams_arrived():
+    sync = FrameSynchronizer(slop_ns=20 * MS)
+    assert code_of(lambda: sync.latest(0, 1.0)) == ErrorCode.NO_FRAME
+    sync.add_rgb(Stamped(1000 * MS, "cam", image(1)))
+    with pytest.raises(MolmoRosError, match="no depth image"):
+        sync.latest(1000 * MS, 1.0)
+
+
+def test_pairs_within_slop_and_keeps_only_the_latest():
+    sync = FrameSynchronizer(slop_ns=20 * MS)
+    sync.set_intrinsics("K")
+    sync.add_rgb(Stamped(1000 * MS, "cam", image(1)))
+    sync.add_depth(Stamped(1010 * MS, "cam", depth(1.0)))
+    sync.add_rgb(Stamped(1100 * MS, "cam", image(2)))
+    sync.add_depth(Stamped(1105 * MS, "cam", depth(2.0)))
+    frame = sync.latest(1110 * MS, 1.0)
+    assert frame.stamp_ns == 1100 * MS
+    assert frame.rgb[0, 0, 0] == 2 and frame.depth_m[0, 0] == 2.0
+    assert frame.intrinsics == "K" and frame.frame_id == "cam"
+
+
+def test_stamps_too_far_apart_are_not_paired():
+    sync = FrameSynchronizer(slop_ns=20 * MS)
+    sync.set_intrinsics("K")
+    sync.add_rgb(Stamped(1000 * MS, "cam", image(1)))
+    sync.add_depth(Stamped(1050 * MS, "cam", depth(1.0)))
+    with pytest.raises(MolmoRosError, match="differ by 50.0 ms"):
+        sync.latest(1060 * MS, 1.0)
+
+
+def test_an_older_pair_survives_an_unpaired_newer_image():
+    sync = FrameSynchronizer(slop_ns=20 * MS)
+    sync.set_intrinsics("K")
+    sync.add_rgb(Stamped(1000 * MS, "cam", image(1)))
+    sync.add_depth(Stamped(1000 * MS, "cam", depth(1.0)))
+    sync.add_rgb(Stamped(1200 * MS, "cam", image(2)))
+    assert sync.latest(1210 * MS, 1.0).stamp_ns == 1000 * MS
+
+
+def test_stale_frame_and_missing_camera_info():
+    sync = FrameSynchronizer(slop_ns=0)
+    sync.add_rgb(Stamped(1000 * MS, "cam", image(1)))
+    sync.add_depth(Stamped(1000 * MS, "cam", depth(1.0)))
+    assert code_of(lambda: sync.latest(1000 * MS, 1.0)) == ErrorCode.NO_CAMERA_INFO
+    sync.set_intrinsics("K")
+    assert sync.latest(1500 * MS, 1.0).intrinsics == "K"
+    assert code_of(lambda: sync.latest(3000 * MS, 1.0)) == ErrorCode.STALE_FRAME
+    assert sync.latest(3000 * MS, 0.0).stamp_ns == 1000 * MS  # 0 disables the age check
+
+
+def test_negative_slop_is_rejected():
+    with pytest.raises(ValueError, match="slop_ns"):
+        FrameSynchronizer(slop_ns=-1)
