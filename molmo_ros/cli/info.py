@@ -28,7 +28,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(facts))
         return 0
-    print(f"molmo_ros {facts['molmo_ros']} on Python {facts['python']}, ROS_DISTRO={facts['ros_distro'] or '-'}")
+    print(
+        f"molmo_ros {facts['molmo_ros']} on Python {facts['python']}, ROS_DISTRO={facts['ros_distro'] or '-'}"
+    )
     for name, entry in facts["components"].items():
         mark = "yes" if entry["available"] else "no "
         print(f"  {mark}  {name:22s} {entry['role']}")

@@ -71,7 +71,9 @@ def test_colcon_builds_both_and_the_install_space_works(tmp_path):
     install = workspace / "install"
     assert (install / "molmo_ros" / "lib" / "molmo_ros" / "molmo-ros").exists()
     assert (install / "molmo_ros" / "share" / "molmo_ros" / "package.xml").exists()
-    assert (install / "molmo_ros" / "share" / "ament_index" / "resource_index" / "packages" / "molmo_ros").exists()
+    assert (
+        install / "molmo_ros" / "share" / "ament_index" / "resource_index" / "packages" / "molmo_ros"
+    ).exists()
     # Source the install space as a ROS user would, then use the built interfaces from there.
     probe = (
         "from molmo_ros_interfaces.srv import Point; import molmo_ros_interfaces, molmo_ros; "

@@ -12,7 +12,7 @@ def test_point_defaults_come_from_the_yaml():
 
 
 def test_missing_file_and_missing_section_say_so(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no config file 'nope.yaml'"):
+    with pytest.raises(FileNotFoundError, match=r"no config file 'nope\.yaml'"):
         config_path("nope.yaml")
     other = tmp_path / "other.yaml"
     other.write_text("someone_else:\n  ros__parameters: {a: 1}\n")

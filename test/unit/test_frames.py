@@ -47,7 +47,7 @@ def test_stamps_too_far_apart_are_not_paired():
     sync.set_intrinsics("K")
     sync.add_rgb(Stamped(1000 * MS, "cam", image(1)))
     sync.add_depth(Stamped(1050 * MS, "cam", depth(1.0)))
-    with pytest.raises(MolmoRosError, match="differ by 50.0 ms"):
+    with pytest.raises(MolmoRosError, match=r"differ by 50\.0 ms"):
         sync.latest(1060 * MS, 1.0)
 
 
