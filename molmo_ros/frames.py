@@ -85,6 +85,12 @@ class FrameSynchronizer:
             return
         self._pair = RgbdFrame(rgb.value, depth.value, rgb.stamp_ns, rgb.frame_id, self._intrinsics)
 
+    @property
+    def paired_stamp_ns(self) -> int | None:
+        """Stamp of the newest paired frame (ns), None before the first pair."""
+        with self._lock:
+            return None if self._pair is None else self._pair.stamp_ns
+
     def latest(self, now_ns: int, max_age_s: float) -> RgbdFrame:
         """The newest paired frame, or an error saying why there is none.
 

@@ -263,11 +263,15 @@ class PointerNode(LifecycleNode):
         else:
             self._fill_result(response, result)
         response.latency_ms = (time.perf_counter() - start) * 1e3
-        level = self.get_logger().info if response.success else self.get_logger().warning
-        level(
+        summary = (
             f"{request.query!r}: {len(response.pixel_points)} point(s), code {response.error.code} "
             f"{response.error.message!r}, {response.latency_ms:.0f} ms"
         )
+        # rclpy fixes a log call site's severity at its first call: one call site per severity.
+        if response.success:
+            self.get_logger().info(summary)
+        else:
+            self.get_logger().warning(summary)
         return response
 
     def _answer(self, request: Point.Request) -> PointQueryResult:

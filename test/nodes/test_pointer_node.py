@@ -1,0 +1,301 @@
+"""The pointer node, for real: rclpy nodes, DDS topics, the /molmo/point service, the model behind HTTP.
+
+The model here is the OpenAI-compatible backend talking to a scripted server on loopback, so each test
+chooses the model's answer (or failure) and checks what the service makes of it; the transformers path with
+a real Molmo2 checkpoint is tested in test_pointer_transformers.py.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from conftest import CameraRig, call, wait_for
+from rclpy.parameter import Parameter
+
+from molmo_ros.errors import ErrorCode
+from molmo_ros.nodes.pointer import SERVICE_NAME, PointerNode
+from molmo_ros_interfaces.srv import Point
+
+pytestmark = pytest.mark.ros
+
+W, H = 160, 120
+K = (100.0, 100.0, 79.5, 59.5)  # fx, fy, cx, cy: pixel centres at integer coordinates
+# Camera optical frame in panda_link0: turned half a turn about x, then shifted.
+STATIC = [0.1, 0.2, 0.3, 1.0, 0.0, 0.0, 0.0]
+
+
+def expected_in_target(u: float, v: float, z: float) -> np.ndarray:
+    cam = np.array([(u - K[2]) / K[0] * z, (v - K[3]) / K[1] * z, z])
+    return np.array([cam[0], -cam[1], -cam[2]]) + np.array(STATIC[:3])
+
+
+@pytest.fixture(scope="module")
+def pointer(ros_module_context, spinner, model_server):
+    node = PointerNode(
+        context=ros_module_context,
+        parameter_overrides=[
+            Parameter("backend", value="openai"),
+            Parameter("model", value="allenai/Molmo2-8B"),
+            Parameter("server_url", value=model_server.url),
+            Parameter("max_retries", value=0),
+            Parameter("request_timeout_s", value=1.0),
+            Parameter("stale_frame_s", value=1.0),
+            Parameter("queue_size", value=0),
+            Parameter("static_transform", value=STATIC),
+        ],
+    )
+    spinner.add(node)
+    node.trigger_configure()
+    node.trigger_activate()
+    yield node
+    node.destroy_node()
+
+
+@pytest.fixture(scope="module")
+def rig(ros_module_context, spinner):
+    node = spinner.add(rclpy_node(ros_module_context, "test_client"))
+    camera = CameraRig(node)
+    client = node.create_client(Point, SERVICE_NAME)
+    yield camera, client
+    node.destroy_node()
+
+
+def rclpy_node(context, name):
+    import rclpy
+
+    return rclpy.create_node(name, context=context)
+
+
+@pytest.fixture(autouse=True)
+def fresh_server(model_server):
+    model_server.reset()
+
+
+def scene(depth_m: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
+    rgb = np.zeros((H, W, 3), np.uint8)
+    rgb[:, :, 0] = 200
+    return rgb, np.full((H, W), depth_m, np.float32)
+
+
+def publish_and_wait(pointer, camera, **kwargs) -> int:
+    rgb, depth = kwargs.pop("frame", scene())
+    stamp = camera.publish(rgb, depth, kwargs.pop("depth_encoding", "32FC1"), kwargs.pop("k", K), **kwargs)
+    wait_for(lambda: pointer._sync.paired_stamp_ns == stamp, what="the node to receive the frame")
+    return stamp
+
+
+def ask(client, query: str = "the red cup", **fields) -> Point.Response:
+    return call(client, Point.Request(query=query, **fields))
+
+
+def test_01_no_frame_before_any_image(pointer, rig):
+    _, client = rig
+    response = ask(client)
+    assert not response.success
+    assert response.error.code == ErrorCode.NO_FRAME
+    assert "no colour or depth image" in response.error.message
+
+
+def test_points_in_2d_and_3d_match_the_published_depth_and_intrinsics(pointer, rig, model_server):
+    camera, client = rig
+    stamp = publish_and_wait(pointer, camera)
+    model_server.answer = '<points alt="red cup" coords="1 1 250 750 2 500 500">red cup</points>'
+    response = ask(client)
+    assert response.success, response.error.message
+    assert response.error.code == ErrorCode.OK
+    assert response.raw_text == model_server.answer
+    assert [(p.x, p.y, p.label, p.object_id) for p in response.pixel_points] == [
+        (40.0, 90.0, "red cup", 1),
+        (80.0, 60.0, "red cup", 2),
+    ]
+    # Continuous model coordinates -> pixel centres: (40, 90) is u = 39.5, v = 89.5.
+    got = np.array([[p.point.x, p.point.y, p.point.z] for p in response.points])
+    want = np.array([expected_in_target(39.5, 89.5, 2.0), expected_in_target(79.5, 59.5, 2.0)])
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    assert all(p.header.frame_id == "panda_link0" for p in response.points)
+    assert list(response.depth_valid) == [True, True]
+    assert response.image_stamp.sec * 1_000_000_000 + response.image_stamp.nanosec == stamp
+    assert response.latency_ms >= response.model_ms > 0
+    prompt = model_server.requests[-1]["messages"][0]["content"][1]["text"]
+    assert prompt.startswith("Point to the red cup.")
+
+
+def test_camera_frame_as_target_and_16uc1_depth(pointer, rig, model_server):
+    camera, client = rig
+    rgb, _ = scene()
+    publish_and_wait(pointer, camera, frame=(rgb, np.full((H, W), 1500, np.uint16)), depth_encoding="16UC1")
+    model_server.answer = '<point x="25.0" y="75.0" alt="cup">cup</point>'
+    response = ask(client, target_frame=camera.frame_id)
+    assert response.success, response.error.message
+    p = response.points[0].point
+    np.testing.assert_allclose([p.x, p.y, p.z], [(39.5 - 79.5) / 100 * 1.5, (89.5 - 59.5) / 100 * 1.5, 1.5])
+
+
+def test_count_request_uses_the_count_prompt(pointer, rig, model_server):
+    camera, client = rig
+    publish_and_wait(pointer, camera)
+    model_server.answer = (
+        'Counting the <points alt="cups" coords="1 1 100 100 2 900 900">cups</points> shows a total of 2.'
+    )
+    response = ask(client, "cups", count=True)
+    assert response.success and len(response.points) == 2
+    assert model_server.requests[-1]["messages"][0]["content"][1]["text"].startswith("Count the cups")
+
+
+@pytest.mark.parametrize(
+    ("answer", "code", "fragment"),
+    [
+        ("There are none.", ErrorCode.NOT_FOUND, "not in the image"),
+        ('<points alt="cup" coords="1 1 1200 500">cup</points>', ErrorCode.POINT_OUTSIDE_IMAGE, "1200"),
+        ('<point x="abc" y="40" alt="cup">cup</point>', ErrorCode.PARSE_ERROR, "abc"),
+    ],
+)
+def test_answers_that_hold_no_usable_point(pointer, rig, model_server, answer, code, fragment):
+    camera, client = rig
+    publish_and_wait(pointer, camera)
+    model_server.answer = answer
+    response = ask(client)
+    assert not response.success
+    assert response.error.code == code
+    assert fragment in response.error.message
+    assert response.raw_text == answer  # what the model said always comes back
+
+
+def test_no_valid_depth_at_the_point(pointer, rig, model_server):
+    camera, client = rig
+    rgb, depth = scene()
+    depth[40:80, 60:100] = np.nan  # a hole around the centre
+    publish_and_wait(pointer, camera, frame=(rgb, depth))
+    model_server.answer = '<points alt="cup" coords="1 1 500 500">cup</points>'
+    response = ask(client)
+    assert response.error.code == ErrorCode.NO_DEPTH
+    assert list(response.depth_valid) == [False]
+    assert len(response.pixel_points) == 1  # the 2D answer is still reported
+
+
+@pytest.mark.parametrize(
+    ("query", "fragment"),
+    [("", "empty"), ("   ", "empty"), ("cup " * 100, "long"), ("red\x07cup", "control")],
+)
+def test_bad_queries(pointer, rig, query, fragment):
+    camera, client = rig
+    publish_and_wait(pointer, camera)
+    response = ask(client, query)
+    assert response.error.code == ErrorCode.INVALID_REQUEST
+    assert fragment in response.error.message.lower()
+
+
+def test_stale_frame(pointer, rig):
+    camera, client = rig
+    publish_and_wait(pointer, camera, age_s=5.0)
+    response = ask(client)
+    assert response.error.code == ErrorCode.STALE_FRAME
+    assert "limit 1.00 s" in response.error.message
+
+
+def test_unsupported_encoding_then_recovery(pointer, rig, model_server):
+    camera, client = rig
+    rgb, depth = scene()
+    camera.publish(rgb, depth, "32FC1", K, rgb_encoding="yuv422")
+    wait_for(lambda: "rgb" in pointer._stream_errors, what="the node to reject the image")
+    response = ask(client)
+    assert response.error.code == ErrorCode.UNSUPPORTED_ENCODING
+    assert "yuv422" in response.error.message
+    publish_and_wait(pointer, camera)
+    model_server.answer = '<points alt="cup" coords="1 1 500 500">cup</points>'
+    assert ask(client).success
+
+
+def test_unknown_target_frame_without_tf2(pointer, rig, model_server):
+    camera, client = rig
+    publish_and_wait(pointer, camera)
+    model_server.answer = '<points alt="cup" coords="1 1 500 500">cup</points>'
+    response = ask(client, target_frame="world")
+    assert response.error.code == ErrorCode.TRANSFORM_FAILED
+    assert "'world'" in response.error.message
+
+
+@pytest.mark.parametrize(
+    ("status", "delay_s", "code"),
+    [
+        (400, 0.0, ErrorCode.MODEL_ERROR),
+        (503, 0.0, ErrorCode.MODEL_UNAVAILABLE),
+        (200, 2.0, ErrorCode.TIMEOUT),
+    ],
+)
+def test_model_failures_are_codes_and_the_node_keeps_serving(
+    pointer, rig, model_server, status, delay_s, code
+):
+    camera, client = rig
+    publish_and_wait(pointer, camera)
+    model_server.status, model_server.delay_s = status, delay_s
+    response = ask(client)
+    assert response.error.code == code, response.error.message
+    model_server.reset()
+    model_server.answer = '<points alt="cup" coords="1 1 500 500">cup</points>'
+    publish_and_wait(pointer, camera)  # the failed query may have outlived the frame's freshness
+    assert ask(client).success
+
+
+def test_busy_beyond_the_queue(pointer, rig, model_server):
+    camera, client = rig
+    publish_and_wait(pointer, camera)
+    model_server.answer = '<points alt="cup" coords="1 1 500 500">cup</points>'
+    model_server.delay_s = 0.6
+    first = client.call_async(Point.Request(query="the cup"))
+    wait_for(lambda: pointer._gate.admitted == 1, what="the first request to hold the model")
+    second = ask(client)  # queue_size 0: refused at once, while the first one runs
+    assert second.error.code == ErrorCode.BUSY
+    wait_for(first.done, 10.0, "the first request")
+    assert first.result().success
+
+
+def test_camera_callbacks_are_not_blocked_by_a_running_query(pointer, rig, model_server):
+    camera, client = rig
+    publish_and_wait(pointer, camera)
+    model_server.answer = '<points alt="cup" coords="1 1 500 500">cup</points>'
+    model_server.delay_s = 0.8
+    done = threading.Event()
+    future = client.call_async(Point.Request(query="the cup"))
+    future.add_done_callback(lambda _: done.set())
+    wait_for(lambda: pointer._gate.admitted == 1, what="the query to start")
+    stamp = publish_and_wait(pointer, camera)  # received while the model is still answering
+    assert not done.is_set()
+    assert pointer._sync.paired_stamp_ns == stamp
+    wait_for(done.is_set, 10.0, "the query")
+
+
+def test_inactive_node_refuses_then_serves_after_activation(pointer, rig, model_server):
+    camera, client = rig
+    pointer.trigger_deactivate()
+    publish_and_wait(pointer, camera)
+    response = ask(client)
+    assert response.error.code == ErrorCode.MODEL_UNAVAILABLE
+    assert "not active" in response.error.message
+    pointer.trigger_activate()
+    model_server.answer = '<points alt="cup" coords="1 1 500 500">cup</points>'
+    assert ask(client).success
+
+
+def test_no_camera_info_after_reconfigure(pointer, rig, model_server):
+    camera, client = rig
+    # cleanup + configure start from nothing: no frames, no intrinsics.
+    pointer.trigger_deactivate()
+    pointer.trigger_cleanup()
+    pointer.trigger_configure()
+    pointer.trigger_activate()
+    rgb, depth = scene()
+    stamp = camera.publish(rgb, depth, "32FC1", None)
+    wait_for(lambda: pointer._sync.paired_stamp_ns == stamp, what="the frame")
+    response = ask(client)
+    assert response.error.code == ErrorCode.NO_CAMERA_INFO
+
+
+def test_invalid_parameter_is_refused_with_a_reason(pointer):
+    result = pointer.set_parameters([Parameter("depth_window", value=4)])[0]
+    assert not result.successful and "odd" in result.reason
+    result = pointer.set_parameters([Parameter("backend", value="onnx")])[0]
+    assert not result.successful and "backend" in result.reason
+    assert pointer.set_parameters([Parameter("depth_window", value=7)])[0].successful
