@@ -42,6 +42,7 @@ setup(
     entry_points={
         "console_scripts": [
             "molmo-ros = molmo_ros.cli:main",
+            "pointer_node = molmo_ros.nodes.pointer:main",
         ],
     },
 )

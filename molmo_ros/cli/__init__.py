@@ -13,7 +13,11 @@ import sys
 from collections.abc import Sequence
 
 # Subcommand modules, in the order `--help` lists them.
-SUBCOMMANDS = ("molmo_ros.cli.info",)
+SUBCOMMANDS = (
+    "molmo_ros.cli.point",
+    "molmo_ros.cli.point_server",
+    "molmo_ros.cli.info",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -328,7 +328,10 @@ class PointerNode(LifecycleNode):
     def _fill_result(self, response: Point.Response, result: PointQueryResult) -> None:
         response.raw_text = result.text
         response.image_stamp = _time_msg(result.stamp_ns)
-        response.model_ms = float(result.timings_ms.get("model", 0.0))
+        timings = result.timings_ms
+        response.preprocess_ms = float(timings.get("preprocess", 0.0))
+        response.model_ms = float(timings.get("model", 0.0))
+        response.postprocess_ms = float(timings.get("parse", 0.0) + timings.get("lift", 0.0))
         for point, xyz, valid in zip(result.pixel_points, result.points_3d, result.depth_valid, strict=False):
             response.pixel_points.append(
                 PixelPoint(x=float(point.x), y=float(point.y), label=point.label, object_id=point.object_id)

@@ -117,7 +117,8 @@ def test_points_in_2d_and_3d_match_the_published_depth_and_intrinsics(pointer, r
     assert all(p.header.frame_id == "panda_link0" for p in response.points)
     assert list(response.depth_valid) == [True, True]
     assert response.image_stamp.sec * 1_000_000_000 + response.image_stamp.nanosec == stamp
-    assert response.latency_ms >= response.model_ms > 0
+    assert response.latency_ms >= response.preprocess_ms + response.model_ms + response.postprocess_ms
+    assert response.model_ms > 0 and response.preprocess_ms > 0 and response.postprocess_ms > 0
     prompt = model_server.requests[-1]["messages"][0]["content"][1]["text"]
     assert prompt.startswith("Point to the red cup.")
 
