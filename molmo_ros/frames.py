@@ -1,8 +1,10 @@
-"""The latest synchronised RGB-D frame from three camera streams (colour, depth, CameraInfo).
+"""The latest synchronised RGB-D pair from three camera streams (colour, depth, CameraInfo).
 
 Plain Python, fed by the camera node's callbacks: every message replaces the previous one of its stream, so
 the model always sees the newest pair and never a backlog. Colour and depth are paired when their stamps
 differ by at most ``slop_ns`` (approximate synchronisation, as message_filters does, without a queue).
+The values are kept as they arrive (messages, typically) and converted only when a query needs them, so
+ingesting a 30 Hz camera costs little more than receiving it.
 """
 
 from __future__ import annotations
@@ -28,8 +30,17 @@ class Stamped(Generic[T]):
 
 
 @dataclass(frozen=True)
+class RgbdPair(Generic[T]):
+    """The newest colour and depth values paired by stamp, with the newest camera info (as received)."""
+
+    rgb: Stamped[T]
+    depth: Stamped[T]
+    camera_info: object | None
+
+
+@dataclass(frozen=True)
 class RgbdFrame:
-    """A colour image and the depth image taken with it.
+    """A colour image and the depth image taken with it, converted for the library.
 
     rgb: (H, W, 3) uint8 RGB. depth_m: (H, W) float32 metres (0 or NaN where unknown). stamp_ns: the colour
     image's stamp. frame_id: the camera's optical frame. intrinsics: whatever the CameraInfo conversion
@@ -42,13 +53,9 @@ class RgbdFrame:
     frame_id: str
     intrinsics: object | None
 
-    def age_s(self, now_ns: int) -> float:
-        """Seconds between the frame's stamp and `now_ns` (negative if the frame is from the future)."""
-        return (now_ns - self.stamp_ns) * 1e-9
 
-
-class FrameSynchronizer:
-    """Keeps the newest colour image, depth image and intrinsics; pairs colour and depth by stamp.
+class FrameSynchronizer(Generic[T]):
+    """Keeps the newest colour image, depth image and camera info; pairs colour and depth by stamp.
 
     Thread-safe: the camera callbacks call ``add_*`` while service callbacks call ``latest``.
     """
@@ -58,57 +65,54 @@ class FrameSynchronizer:
             raise ValueError(f"slop_ns must be >= 0, got {slop_ns}")
         self.slop_ns = slop_ns
         self._lock = threading.Lock()
-        self._rgb: Stamped[np.ndarray] | None = None
-        self._depth: Stamped[np.ndarray] | None = None
-        self._intrinsics: object | None = None
-        self._pair: RgbdFrame | None = None
+        self._rgb: Stamped[T] | None = None
+        self._depth: Stamped[T] | None = None
+        self._camera_info: object | None = None
+        self._pair: tuple[Stamped[T], Stamped[T]] | None = None
 
-    def add_rgb(self, stamped: Stamped[np.ndarray]) -> None:
+    def add_rgb(self, stamped: Stamped[T]) -> None:
         with self._lock:
             self._rgb = stamped
             self._try_pair()
 
-    def add_depth(self, stamped: Stamped[np.ndarray]) -> None:
+    def add_depth(self, stamped: Stamped[T]) -> None:
         with self._lock:
             self._depth = stamped
             self._try_pair()
 
-    def set_intrinsics(self, intrinsics: object) -> None:
+    def set_camera_info(self, camera_info: object) -> None:
         with self._lock:
-            self._intrinsics = intrinsics
-            if self._pair is not None and self._pair.intrinsics is None:
-                self._pair = _with_intrinsics(self._pair, intrinsics)
+            self._camera_info = camera_info
 
     def _try_pair(self) -> None:
         rgb, depth = self._rgb, self._depth
-        if rgb is None or depth is None or abs(rgb.stamp_ns - depth.stamp_ns) > self.slop_ns:
-            return
-        self._pair = RgbdFrame(rgb.value, depth.value, rgb.stamp_ns, rgb.frame_id, self._intrinsics)
+        if rgb is not None and depth is not None and abs(rgb.stamp_ns - depth.stamp_ns) <= self.slop_ns:
+            self._pair = (rgb, depth)
 
     @property
     def paired_stamp_ns(self) -> int | None:
-        """Stamp of the newest paired frame (ns), None before the first pair."""
+        """Stamp of the newest paired colour image (ns), None before the first pair."""
         with self._lock:
-            return None if self._pair is None else self._pair.stamp_ns
+            return None if self._pair is None else self._pair[0].stamp_ns
 
-    def latest(self, now_ns: int, max_age_s: float) -> RgbdFrame:
-        """The newest paired frame, or an error saying why there is none.
+    def latest(self, now_ns: int, max_age_s: float) -> RgbdPair[T]:
+        """The newest pair, or an error saying why there is none.
 
-        Raises MolmoRosError with NO_FRAME (nothing paired yet), STALE_FRAME (older than `max_age_s`;
-        `max_age_s` <= 0 disables the check) or NO_CAMERA_INFO (no intrinsics yet).
+        Raises MolmoRosError with NO_FRAME (nothing paired yet), NO_CAMERA_INFO (no camera info yet) or
+        STALE_FRAME (older than `max_age_s`; `max_age_s` <= 0 disables the check).
         """
         with self._lock:
-            pair, rgb, depth = self._pair, self._rgb, self._depth
+            pair, rgb, depth, info = self._pair, self._rgb, self._depth, self._camera_info
         if pair is None:
             raise MolmoRosError(self._why_no_pair(rgb, depth), ErrorCode.NO_FRAME)
-        if pair.intrinsics is None:
+        if info is None:
             raise MolmoRosError("no CameraInfo received yet for the camera", ErrorCode.NO_CAMERA_INFO)
-        age = pair.age_s(now_ns)
+        age = (now_ns - pair[0].stamp_ns) * 1e-9
         if max_age_s > 0 and age > max_age_s:
             raise MolmoRosError(
                 f"latest RGB-D frame is {age:.2f} s old (limit {max_age_s:.2f} s)", ErrorCode.STALE_FRAME
             )
-        return pair
+        return RgbdPair(pair[0], pair[1], info)
 
     def _why_no_pair(self, rgb: Stamped | None, depth: Stamped | None) -> str:
         if rgb is None and depth is None:
@@ -119,7 +123,3 @@ class FrameSynchronizer:
             return "no depth image received yet"
         gap_ms = abs(rgb.stamp_ns - depth.stamp_ns) * 1e-6
         return f"colour and depth stamps differ by {gap_ms:.1f} ms (slop {self.slop_ns * 1e-6:.1f} ms)"
-
-
-def _with_intrinsics(frame: RgbdFrame, intrinsics: object) -> RgbdFrame:
-    return RgbdFrame(frame.rgb, frame.depth_m, frame.stamp_ns, frame.frame_id, intrinsics)

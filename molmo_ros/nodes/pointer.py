@@ -27,8 +27,8 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from molmo_ros.capabilities import has_module
 from molmo_ros.conversions import image_to_numpy, numpy_to_image, to_rgb
-from molmo_ros.errors import ErrorCode, MolmoRosError, TransformError
-from molmo_ros.frames import FrameSynchronizer, RgbdFrame, Stamped
+from molmo_ros.errors import CameraInfoError, EncodingError, ErrorCode, MolmoRosError, TransformError
+from molmo_ros.frames import FrameSynchronizer, RgbdFrame, RgbdPair, Stamped
 from molmo_ros.geometry import CameraIntrinsics, RigidTransform, depth_to_meters
 from molmo_ros.models import BACKENDS, PointModel, load_point_model
 from molmo_ros.nodes.parameters import current_values, declare_from_config, validating_callback
@@ -115,7 +115,6 @@ class PointerNode(LifecycleNode):
         self._model: PointModel | None = None
         self._sync: FrameSynchronizer | None = None
         self._gate: RequestGate | None = None
-        self._stream_errors: dict[str, MolmoRosError] = {}
         self._tf_buffer = None
         self._entities: list[Any] = []
         self._p: dict[str, Any] = {}
@@ -131,7 +130,6 @@ class PointerNode(LifecycleNode):
         p = self._p
         self._sync = FrameSynchronizer(slop_ns=int(p["sync_slop_s"] * 1e9))
         self._gate = RequestGate(max_waiting=p["queue_size"])
-        self._stream_errors = {}
         qos = QoSProfile(
             history=HistoryPolicy.KEEP_LAST, depth=1, reliability=RELIABILITY[p["image_reliability"]]
         )
@@ -224,31 +222,15 @@ class PointerNode(LifecycleNode):
         self.destroy_lifecycle_publisher(self._marker_pub)
 
     # ---------------------------------------------------------------- camera callbacks
+    # Callbacks only keep the newest messages; conversion happens when a query needs the frame.
     def _on_rgb(self, msg: Image) -> None:
-        self._ingest("rgb", msg, lambda m: to_rgb(image_to_numpy(m), m.encoding), self._sync.add_rgb)
+        self._sync.add_rgb(Stamped(_stamp_ns(msg.header.stamp), msg.header.frame_id, msg))
 
     def _on_depth(self, msg: Image) -> None:
-        self._ingest(
-            "depth", msg, lambda m: depth_to_meters(image_to_numpy(m), m.encoding), self._sync.add_depth
-        )
-
-    def _ingest(self, stream: str, msg: Image, convert, add) -> None:
-        try:
-            array = convert(msg)
-        except MolmoRosError as err:
-            self._stream_errors[stream] = err
-            return
-        self._stream_errors.pop(stream, None)
-        add(Stamped(_stamp_ns(msg.header.stamp), msg.header.frame_id, array))
+        self._sync.add_depth(Stamped(_stamp_ns(msg.header.stamp), msg.header.frame_id, msg))
 
     def _on_info(self, msg: CameraInfo) -> None:
-        try:
-            intrinsics = CameraIntrinsics.from_camera_info(msg)
-        except MolmoRosError as err:
-            self._stream_errors["camera_info"] = err
-            return
-        self._stream_errors.pop("camera_info", None)
-        self._sync.set_intrinsics(intrinsics)
+        self._sync.set_camera_info(msg)
 
     # ---------------------------------------------------------------- the service
     def _on_point(self, request: Point.Request, response: Point.Response) -> Point.Response:
@@ -281,9 +263,7 @@ class PointerNode(LifecycleNode):
                 "the pointer node is not active (no model loaded); activate it first",
                 ErrorCode.MODEL_UNAVAILABLE,
             )
-        for err in self._stream_errors.values():
-            raise MolmoRosError(f"camera input rejected: {err}", err.code)
-        frame = self._sync.latest(self.get_clock().now().nanoseconds, p["stale_frame_s"])
+        frame = to_rgbd_frame(self._sync.latest(self.get_clock().now().nanoseconds, p["stale_frame_s"]))
         transform = self._camera_to_target(frame, request.target_frame or p["target_frame"])
         depth = DepthSettings(p["depth_window"], p["min_depth_m"], p["max_depth_m"])
         with self._gate.enter():
@@ -371,6 +351,24 @@ class PointerNode(LifecycleNode):
                 marker.text = point.label if kind == Marker.TEXT_VIEW_FACING else ""
                 markers.markers.append(marker)
         self._marker_pub.publish(markers)
+
+
+def to_rgbd_frame(pair: RgbdPair[Image]) -> RgbdFrame:
+    """Convert the paired messages; EncodingError / CameraInfoError name what is wrong with them."""
+    rgb_msg, depth_msg = pair.rgb.value, pair.depth.value
+    try:
+        rgb = to_rgb(image_to_numpy(rgb_msg), rgb_msg.encoding)
+    except MolmoRosError as err:
+        raise EncodingError(f"colour image rejected: {err}") from err
+    try:
+        depth = depth_to_meters(image_to_numpy(depth_msg), depth_msg.encoding)
+    except MolmoRosError as err:
+        raise EncodingError(f"depth image rejected: {err}") from err
+    try:
+        intrinsics = CameraIntrinsics.from_camera_info(pair.camera_info)
+    except MolmoRosError as err:
+        raise CameraInfoError(f"camera info rejected: {err}") from err
+    return RgbdFrame(rgb, depth, pair.rgb.stamp_ns, pair.rgb.frame_id, intrinsics)
 
 
 def _fill_error(response: Point.Response, err: MolmoRosError) -> None:

@@ -199,8 +199,8 @@ def test_stale_frame(pointer, rig):
 def test_unsupported_encoding_then_recovery(pointer, rig, model_server):
     camera, client = rig
     rgb, depth = scene()
-    camera.publish(rgb, depth, "32FC1", K, rgb_encoding="yuv422")
-    wait_for(lambda: "rgb" in pointer._stream_errors, what="the node to reject the image")
+    stamp = camera.publish(rgb, depth, "32FC1", K, rgb_encoding="yuv422")
+    wait_for(lambda: pointer._sync.paired_stamp_ns == stamp, what="the node to receive the frame")
     response = ask(client)
     assert response.error.code == ErrorCode.UNSUPPORTED_ENCODING
     assert "yuv422" in response.error.message
@@ -300,3 +300,11 @@ def test_invalid_parameter_is_refused_with_a_reason(pointer):
     result = pointer.set_parameters([Parameter("backend", value="onnx")])[0]
     assert not result.successful and "backend" in result.reason
     assert pointer.set_parameters([Parameter("depth_window", value=7)])[0].successful
+
+
+def test_unusable_camera_info(pointer, rig):
+    camera, client = rig
+    publish_and_wait(pointer, camera, k=(0.0, 100.0, 79.5, 59.5))  # zero focal length
+    response = ask(client)
+    assert response.error.code == ErrorCode.NO_CAMERA_INFO
+    assert "camera info rejected" in response.error.message

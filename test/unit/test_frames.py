@@ -31,20 +31,20 @@ def test_no_frame_until_both_streams_arrived():
 
 def test_pairs_within_slop_and_keeps_only_the_latest():
     sync = FrameSynchronizer(slop_ns=20 * MS)
-    sync.set_intrinsics("K")
+    sync.set_camera_info("K")
     sync.add_rgb(Stamped(1000 * MS, "cam", image(1)))
     sync.add_depth(Stamped(1010 * MS, "cam", depth(1.0)))
     sync.add_rgb(Stamped(1100 * MS, "cam", image(2)))
     sync.add_depth(Stamped(1105 * MS, "cam", depth(2.0)))
-    frame = sync.latest(1110 * MS, 1.0)
-    assert frame.stamp_ns == 1100 * MS
-    assert frame.rgb[0, 0, 0] == 2 and frame.depth_m[0, 0] == 2.0
-    assert frame.intrinsics == "K" and frame.frame_id == "cam"
+    pair = sync.latest(1110 * MS, 1.0)
+    assert pair.rgb.stamp_ns == 1100 * MS and pair.depth.stamp_ns == 1105 * MS
+    assert pair.rgb.value[0, 0, 0] == 2 and pair.depth.value[0, 0] == 2.0
+    assert pair.camera_info == "K" and pair.rgb.frame_id == "cam"
 
 
 def test_stamps_too_far_apart_are_not_paired():
     sync = FrameSynchronizer(slop_ns=20 * MS)
-    sync.set_intrinsics("K")
+    sync.set_camera_info("K")
     sync.add_rgb(Stamped(1000 * MS, "cam", image(1)))
     sync.add_depth(Stamped(1050 * MS, "cam", depth(1.0)))
     with pytest.raises(MolmoRosError, match=r"differ by 50\.0 ms"):
@@ -53,11 +53,11 @@ def test_stamps_too_far_apart_are_not_paired():
 
 def test_an_older_pair_survives_an_unpaired_newer_image():
     sync = FrameSynchronizer(slop_ns=20 * MS)
-    sync.set_intrinsics("K")
+    sync.set_camera_info("K")
     sync.add_rgb(Stamped(1000 * MS, "cam", image(1)))
     sync.add_depth(Stamped(1000 * MS, "cam", depth(1.0)))
     sync.add_rgb(Stamped(1200 * MS, "cam", image(2)))
-    assert sync.latest(1210 * MS, 1.0).stamp_ns == 1000 * MS
+    assert sync.latest(1210 * MS, 1.0).rgb.stamp_ns == 1000 * MS
 
 
 def test_stale_frame_and_missing_camera_info():
@@ -65,10 +65,10 @@ def test_stale_frame_and_missing_camera_info():
     sync.add_rgb(Stamped(1000 * MS, "cam", image(1)))
     sync.add_depth(Stamped(1000 * MS, "cam", depth(1.0)))
     assert code_of(lambda: sync.latest(1000 * MS, 1.0)) == ErrorCode.NO_CAMERA_INFO
-    sync.set_intrinsics("K")
-    assert sync.latest(1500 * MS, 1.0).intrinsics == "K"
+    sync.set_camera_info("K")
+    assert sync.latest(1500 * MS, 1.0).camera_info == "K"
     assert code_of(lambda: sync.latest(3000 * MS, 1.0)) == ErrorCode.STALE_FRAME
-    assert sync.latest(3000 * MS, 0.0).stamp_ns == 1000 * MS  # 0 disables the age check
+    assert sync.latest(3000 * MS, 0.0).rgb.stamp_ns == 1000 * MS  # 0 disables the age check
 
 
 def test_negative_slop_is_rejected():

@@ -1,0 +1,181 @@
+#!/usr/bin/env python3
+"""Benchmark the point service on this machine; prints one JSON object.
+
+The pointer node runs in its own process (`pointer_node`, the console script) so its CPU time can be read
+from /proc without counting the publisher. This process publishes 640x480 RGB-D frames and CameraInfo at
+the camera rate and then:
+  1. measures the node's CPU use while it only ingests frames (no queries): the camera-ingest cost;
+  2. sends point queries back to back while frames keep coming, and reports the round-trip latency
+     (client side) and the node's split (preprocess, model, parse + 3D) as p50 / p95, plus the node's CPU
+     share during the queries.
+
+    .venv/bin/python scripts/bench_point_service.py [--model DIR] [--queries 30] [--rate 30]
+
+Without --model it builds (once, cached) the tiny random Molmo2 checkpoint the tests use; its answers are
+random text, so the figures measure the service machinery and a tiny model's forward pass, not accuracy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+VENV_BIN = Path(sys.executable).parent
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds used so far by process `pid` (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    arr = np.asarray(values, dtype=float)
+    return {"p50": round(float(np.percentile(arr, 50)), 2), "p95": round(float(np.percentile(arr, 95)), 2)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model", help="checkpoint directory (default: the tiny random test checkpoint)")
+    parser.add_argument("--queries", type=int, default=30)
+    parser.add_argument("--rate", type=float, default=30.0, help="camera rate, Hz")
+    parser.add_argument("--ingest-seconds", type=float, default=10.0)
+    parser.add_argument("--width", type=int, default=640)
+    parser.add_argument("--height", type=int, default=480)
+    args = parser.parse_args()
+
+    from molmo_ros.models.tiny import tiny_checkpoint
+
+    model = args.model or str(tiny_checkpoint())
+    env = dict(
+        os.environ, ROS_DOMAIN_ID=str(random.randint(150, 230)), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST"
+    )
+    os.environ.update(env)
+
+    import rclpy
+    from rclpy.executors import MultiThreadedExecutor
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import CameraInfo, Image
+
+    from molmo_ros.conversions import numpy_to_image
+    from molmo_ros_interfaces.srv import Point
+
+    node_cmd = [
+        str(VENV_BIN / "pointer_node"),
+        "--ros-args",
+        "-p", f"model:={model}",
+        "-p", "stale_frame_s:=0.0",
+        "-p", "annotate:=true",
+        "--log-level", "warn",
+    ]  # fmt: skip
+    server = subprocess.Popen(node_cmd, env=env)
+    rclpy.init()
+    node = rclpy.create_node("bench_point_client")
+    executor = MultiThreadedExecutor(num_threads=2)
+    executor.add_node(node)
+    threading.Thread(target=executor.spin, daemon=True).start()
+
+    qos = qos_profile_sensor_data
+    rgb_pub = node.create_publisher(Image, "/camera/color/image_raw", qos)
+    depth_pub = node.create_publisher(Image, "/camera/depth/image_raw", qos)
+    info_pub = node.create_publisher(CameraInfo, "/camera/camera_info", qos)
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 255, (args.height, args.width, 3), dtype=np.uint8)
+    depth = np.full((args.height, args.width), 1.0, np.float32)
+    colour_msg = numpy_to_image(rgb, "rgb8", msg_factory=Image)
+    depth_msg = numpy_to_image(depth, "32FC1", msg_factory=Image)
+    info = CameraInfo(width=args.width, height=args.height, distortion_model="plumb_bob", d=[0.0] * 5)
+    info.k = [500.0, 0.0, (args.width - 1) / 2, 0.0, 500.0, (args.height - 1) / 2, 0.0, 0.0, 1.0]
+    stop = threading.Event()
+
+    def camera() -> None:
+        period = 1.0 / args.rate
+        next_t = time.monotonic()
+        while not stop.is_set():
+            stamp = node.get_clock().now().to_msg()
+            for msg in (colour_msg, depth_msg, info):
+                msg.header.stamp, msg.header.frame_id = stamp, "camera_color_optical_frame"
+            info_pub.publish(info)
+            rgb_pub.publish(colour_msg)
+            depth_pub.publish(depth_msg)
+            next_t += period
+            time.sleep(max(0.0, next_t - time.monotonic()))
+
+    client = node.create_client(Point, "/molmo/point")
+    try:
+        if not client.wait_for_service(timeout_sec=120):
+            raise RuntimeError("the pointer node did not come up")
+        threading.Thread(target=camera, daemon=True).start()
+        time.sleep(2.0)  # discovery and the first frames
+
+        def call() -> tuple[float, object]:
+            start = time.perf_counter()
+            future = client.call_async(Point.Request(query="the red cup"))
+            while not future.done():
+                time.sleep(0.001)
+            return (time.perf_counter() - start) * 1e3, future.result()
+
+        call()  # warm-up: first forward pass allocates
+        cpu0, wall0 = process_cpu_s(server.pid), time.monotonic()
+        time.sleep(args.ingest_seconds)
+        ingest_share = (process_cpu_s(server.pid) - cpu0) / (time.monotonic() - wall0)
+
+        rows = {
+            "round_trip_ms": [],
+            "node_total_ms": [],
+            "preprocess_ms": [],
+            "model_ms": [],
+            "parse_3d_ms": [],
+        }
+        codes: dict[int, int] = {}
+        cpu0, wall0 = process_cpu_s(server.pid), time.monotonic()
+        for _ in range(args.queries):
+            round_trip, response = call()
+            rows["round_trip_ms"].append(round_trip)
+            rows["node_total_ms"].append(response.latency_ms)
+            rows["preprocess_ms"].append(response.preprocess_ms)
+            rows["model_ms"].append(response.model_ms)
+            rows["parse_3d_ms"].append(response.postprocess_ms)
+            codes[response.error.code] = codes.get(response.error.code, 0) + 1
+        query_share = (process_cpu_s(server.pid) - cpu0) / (time.monotonic() - wall0)
+    finally:
+        stop.set()
+        server.terminate()
+        server.wait(timeout=30)
+        executor.shutdown()
+        rclpy.shutdown()
+
+    print(
+        json.dumps(
+            {
+                "machine": {"cpus": os.cpu_count()},
+                "image": f"{args.width}x{args.height}",
+                "camera_rate_hz": args.rate,
+                "model": model,
+                "queries": args.queries,
+                "latency": {name: percentiles(values) for name, values in rows.items()},
+                "error_codes": {str(k): v for k, v in codes.items()},
+                "node_cpu_share_of_one_core": {
+                    "ingest_only": round(ingest_share, 4),
+                    "while_querying": round(query_share, 4),
+                },
+            }
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
