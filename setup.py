@@ -43,6 +43,7 @@ setup(
         "console_scripts": [
             "molmo-ros = molmo_ros.cli:main",
             "pointer_node = molmo_ros.nodes.pointer:main",
+            "sim_node = molmo_ros.nodes.sim:main",
         ],
     },
 )

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 SUBCOMMANDS = (
     "molmo_ros.cli.point",
     "molmo_ros.cli.point_server",
+    "molmo_ros.cli.sim",
     "molmo_ros.cli.info",
 )
 

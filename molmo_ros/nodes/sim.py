@@ -1,0 +1,387 @@
+"""The simulation bridge node: the MuJoCo tabletop (molmo_ros.sim) on ROS 2 topics and services.
+
+Publishes the camera (colour rgb8, depth 32FC1 m or 16UC1 mm, CameraInfo, all with the same stamp and optical
+frame id), ``/joint_states`` and ``/clock`` (simulated time; run other nodes with ``use_sim_time:=true``).
+Executes ``trajectory_msgs/JointTrajectory`` on the arm controller's topic; the gripper is a
+``std_srvs/SetBool`` service (true: close with the configured force limit, false: open); ResetScene and
+GetSceneState services rebuild the scene from a seed and return its ground truth.
+
+Threads: physics steps in one callback group, rendering in another (each frame is rendered from a copy of
+the state, so the physics never waits for the slow CPU renderer in real-time mode), services and commands in
+a third; all share one lock around the simulator. Simulated time never jumps back: a reset continues the
+clock where the previous scene stopped.
+
+Parameters and their defaults: config/sim.yaml (section ``sim_bridge``). Scene parameters (seed, sizes,
+camera, physics) take effect at the next reset; rates and the real-time factor at once; names at start.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import mujoco
+import numpy as np
+import rclpy
+from builtin_interfaces.msg import Time
+from geometry_msgs.msg import Pose
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.clock import Clock, ClockType
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rosgraph_msgs.msg import Clock as ClockMsg
+from sensor_msgs.msg import CameraInfo, Image, JointState
+from std_msgs.msg import Header
+from std_srvs.srv import SetBool
+from trajectory_msgs.msg import JointTrajectory as JointTrajectoryMsg
+
+from molmo_ros.conversions import numpy_to_image
+from molmo_ros.errors import ErrorCode, MolmoRosError
+from molmo_ros.nodes.parameters import current_values, declare_from_config, validating_callback
+from molmo_ros.sim.camera import CameraRenderer, encode_depth
+from molmo_ros.sim.config import SimConfig, from_parameters, validate
+from molmo_ros.sim.errors import SceneError
+from molmo_ros.sim.simulator import ObjectState, Simulator
+from molmo_ros.sim.trajectory import JointTrajectory
+from molmo_ros_interfaces.msg import SceneObject
+from molmo_ros_interfaces.srv import GetSceneState, ResetScene
+
+NODE_NAME = "sim_bridge"
+
+DESCRIPTIONS = {
+    "seed": "random seed of the scene built at start (ResetScene picks later ones)",
+    "num_objects": "objects on the table; 0: the seed picks between min_objects and max_objects",
+    "min_objects": "fewest objects a seed may pick (1-6)",
+    "max_objects": "most objects a seed may pick (1-6)",
+    "workspace_x": "[low, high] x of object centres in the world frame, meters",
+    "workspace_y": "[low, high] y of object centres in the world frame, meters",
+    "object_clearance": "free space between neighbouring objects, meters",
+    "timestep": "physics step, seconds (at most 0.002: 500 Hz)",
+    "settle_time": "simulated seconds after a reset before rest poses are recorded",
+    "gripper_force": "force each finger presses with when the gripper closes, newtons",
+    "lift_height": "height above its rest pose for an object to count as lifted, meters",
+    "real_time_factor": "simulated seconds per wall second; 0: as fast as possible (every camera frame kept)",
+    "camera_name": "name of the MuJoCo camera",
+    "camera_position": "camera position [x, y, z] in the world frame, meters",
+    "camera_target": "point [x, y, z] the camera looks at, meters",
+    "camera_fovy": "vertical field of view, degrees",
+    "image_width": "image width, pixels",
+    "image_height": "image height, pixels",
+    "camera_rate": "camera frames per simulated second",
+    "depth_encoding": "depth image encoding: 32FC1 (meters) or 16UC1 (millimeters)",
+    "render_shadows": "render shadows (nicer, about twice the CPU rendering time)",
+    "joint_state_rate": "/joint_states and /clock messages per simulated second",
+    "world_frame": "frame of poses (the robot base)",
+    "camera_frame": "frame id of the camera images (the optical frame)",
+    "color_topic": "colour image topic (sensor_msgs/Image rgb8)",
+    "depth_topic": "depth image topic (sensor_msgs/Image, registered to the colour image)",
+    "camera_info_topic": "sensor_msgs/CameraInfo topic",
+    "joint_states_topic": "sensor_msgs/JointState topic",
+    "clock_topic": "rosgraph_msgs/Clock topic (simulated time)",
+    "trajectory_topic": "trajectory_msgs/JointTrajectory topic of the arm controller",
+    "gripper_service": "std_srvs/SetBool service: true closes the gripper, false opens it",
+    "reset_service": "molmo_ros_interfaces/srv/ResetScene service",
+    "state_service": "molmo_ros_interfaces/srv/GetSceneState service",
+    "cache_dir": "folder for generated MJCF files; empty: ~/.cache/molmo_ros/sim",
+}
+
+# Wall-clock period of the physics and camera timers (s): short enough for smooth real-time stepping,
+# long enough that rclpy's per-callback overhead stays small.
+_PHYSICS_PERIOD = 0.004
+_CAMERA_POLL_PERIOD = 0.004
+# Simulated time stepped at most per physics callback (s), so services and commands are served in between.
+_MAX_CHUNK = 0.05
+# Falling this far behind real time (s, e.g. while a reset ran) re-anchors the clock instead of racing.
+_MAX_LAG = 0.25
+
+
+def validate_parameters(values: dict[str, Any]) -> None:
+    problems = validate(values)
+    if problems:
+        raise ValueError("; ".join(problems))
+
+
+def to_time(seconds: float) -> Time:
+    nanoseconds = round(seconds * 1e9)
+    return Time(sec=nanoseconds // 1_000_000_000, nanosec=nanoseconds % 1_000_000_000)
+
+
+def to_pose(position: np.ndarray, quat_xyzw: np.ndarray) -> Pose:
+    pose = Pose()
+    pose.position.x, pose.position.y, pose.position.z = (float(v) for v in position)
+    o = pose.orientation
+    o.x, o.y, o.z, o.w = (float(v) for v in quat_xyzw)
+    return pose
+
+
+def to_scene_object(state: ObjectState) -> SceneObject:
+    msg = SceneObject(name=state.name, kind=state.kind, colour=state.colour)
+    msg.pose = to_pose(state.position, state.quaternion)
+    msg.extents.x, msg.extents.y, msg.extents.z = (float(v) for v in state.extents)
+    msg.in_image = state.pixel is not None
+    if state.pixel is not None:
+        msg.pixel_x, msg.pixel_y = state.pixel
+    msg.height_above_rest = state.height_above_rest
+    msg.lifted, msg.grasped = state.lifted, state.grasped
+    return msg
+
+
+def to_trajectory(msg: JointTrajectoryMsg) -> JointTrajectory:
+    """A trajectory_msgs/JointTrajectory as the library's arrays (velocities only when every point has them)."""
+    names = tuple(msg.joint_names)
+    times = [p.time_from_start.sec + 1e-9 * p.time_from_start.nanosec for p in msg.points]
+    positions = [list(p.positions) for p in msg.points]
+    with_velocities = msg.points and all(len(p.velocities) == len(names) for p in msg.points)
+    velocities = [list(p.velocities) for p in msg.points] if with_velocities else None
+    return JointTrajectory(
+        names,
+        np.array(times),
+        np.array(positions, dtype=float).reshape(len(times), -1),
+        None if velocities is None else np.array(velocities, dtype=float),
+    )
+
+
+@dataclass
+class _PendingFrame:
+    """A state copy waiting to be rendered: the renderer of its scene, the copy, its stamp (ROS time, s)."""
+
+    camera: CameraRenderer
+    data: mujoco.MjData
+    stamp: float
+
+
+class SimBridgeNode(Node):
+    """The MuJoCo tabletop on ROS 2 (see the module docstring)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(NODE_NAME, **kwargs)
+        self._names = list(declare_from_config(self, "sim.yaml", DESCRIPTIONS, NODE_NAME))
+        self.add_on_set_parameters_callback(validating_callback(self, validate_parameters))
+        config = self._config()
+        self._lock = threading.Lock()
+        self.sim = Simulator(config)
+        # ROS time of the current scene's t = 0: resets continue the clock instead of jumping back.
+        self._time_offset = 0.0
+        self._pending: _PendingFrame | None = None
+        self._next_camera = self._next_joint_state = 0.0
+        # Real-time pacing: (wall time, ROS time, real-time factor) when pacing (re)started.
+        self._anchor: tuple[float, float, float] | None = None
+        self.frames_published = 0
+
+        wall = Clock(clock_type=ClockType.STEADY_TIME)  # timers pace on wall time, never on /clock
+        physics, camera, commands = (MutuallyExclusiveCallbackGroup() for _ in range(3))
+        reliable = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)
+        self._color_pub = self.create_publisher(Image, config.color_topic, reliable)
+        self._depth_pub = self.create_publisher(Image, config.depth_topic, reliable)
+        self._info_pub = self.create_publisher(CameraInfo, config.camera_info_topic, reliable)
+        self._joint_pub = self.create_publisher(JointState, config.joint_states_topic, 10)
+        self._clock_pub = self.create_publisher(ClockMsg, config.clock_topic, 10)
+        self.create_subscription(
+            JointTrajectoryMsg, config.trajectory_topic, self._on_trajectory, 10, callback_group=commands
+        )
+        self.create_service(SetBool, config.gripper_service, self._on_gripper, callback_group=commands)
+        self.create_service(ResetScene, config.reset_service, self._on_reset, callback_group=commands)
+        self.create_service(GetSceneState, config.state_service, self._on_state, callback_group=commands)
+        self.create_timer(_PHYSICS_PERIOD, self._on_physics, callback_group=physics, clock=wall)
+        self.create_timer(_CAMERA_POLL_PERIOD, self._on_camera, callback_group=camera, clock=wall)
+        self.get_logger().info(
+            f"simulating seed {config.seed} ({', '.join(self.sim.layout.names())}); camera "
+            f"{config.image_width}x{config.image_height} at {config.camera_rate:g} Hz on {config.color_topic}"
+        )
+
+    # ----------------------------------------------------------------------------------------- helpers
+    def _config(self, **overrides: Any) -> SimConfig:
+        values = current_values(self, self._names)
+        values.update(overrides)
+        return from_parameters(values)
+
+    def _param(self, name: str) -> Any:
+        return self.get_parameter(name).value
+
+    @property
+    def ros_time(self) -> float:
+        """Simulated time on the ROS clock (s): the scene's time plus the offset of earlier scenes."""
+        return self._time_offset + self.sim.time
+
+    def _header(self, stamp: float, frame_id: str) -> Header:
+        return Header(stamp=to_time(stamp), frame_id=frame_id)
+
+    # ----------------------------------------------------------------------------------------- physics
+    def _on_physics(self) -> None:
+        if not self.context.ok():
+            return  # shutting down (Ctrl-C): publishing would fail
+        with self._lock:
+            rtf = float(self._param("real_time_factor"))
+            now_wall = time.monotonic()
+            if rtf > 0.0:
+                target = None if self._anchor is None or self._anchor[2] != rtf else self._target(now_wall)
+                if target is None or target - self.ros_time > _MAX_LAG:
+                    # Start pacing, or give up on catching up after a stall (a reset, a slow render).
+                    self._anchor = (now_wall, self.ros_time, rtf)
+                    target = self.ros_time
+                goal = min(target, self.ros_time + _MAX_CHUNK)
+            else:
+                self._anchor = None
+                goal = self.ros_time + _MAX_CHUNK
+            while self.ros_time + 0.5 * self.sim.timestep < goal:
+                if rtf == 0.0 and self._pending is not None:
+                    break  # as fast as possible, but every camera frame gets rendered: wait for the renderer
+                self.sim.step()
+                self._publish_due()
+
+    def _target(self, now_wall: float) -> float:
+        """ROS time the simulation should have reached at wall time `now_wall` (real-time pacing)."""
+        assert self._anchor is not None
+        wall0, ros0, rtf = self._anchor
+        return ros0 + rtf * (now_wall - wall0)
+
+    def _publish_due(self) -> None:
+        """After a step: joint states and clock, and a camera snapshot, when their (simulated) time has come."""
+        now = self.ros_time
+        if now + 1e-9 >= self._next_joint_state:
+            self._next_joint_state = _next_tick(
+                self._next_joint_state, now, float(self._param("joint_state_rate"))
+            )
+            self._publish_joint_state(now)
+        if now + 1e-9 >= self._next_camera:
+            self._next_camera = _next_tick(self._next_camera, now, float(self._param("camera_rate")))
+            # Latest frame wins: in real time an unrendered older frame is dropped rather than queued.
+            assert self.sim.camera is not None
+            self._pending = _PendingFrame(self.sim.camera, self.sim.snapshot(), now)
+
+    def _publish_joint_state(self, now: float) -> None:
+        msg = JointState(header=self._header(now, ""), name=list(self.sim.joint_names))
+        msg.position = self.sim.joint_positions().tolist()
+        msg.velocity = self.sim.joint_velocities().tolist()
+        msg.effort = self.sim.joint_efforts().tolist()
+        self._joint_pub.publish(msg)
+        self._clock_pub.publish(ClockMsg(clock=to_time(now)))
+
+    # ----------------------------------------------------------------------------------------- camera
+    def _on_camera(self) -> None:
+        if not self.context.ok():
+            return
+        with self._lock:
+            pending, self._pending = self._pending, None
+            if pending is None:
+                return
+            frame_id = str(self._param("camera_frame"))
+            encoding = str(self._param("depth_encoding"))
+            intrinsics = self.sim.intrinsics if pending.camera is self.sim.camera else None
+        if intrinsics is None:
+            return  # the scene was reset while this frame waited
+        # Rendering happens outside the lock, on the copy: the physics keeps stepping meanwhile.
+        try:
+            frame = pending.camera.render(pending.data, rgb=True, depth=True)
+        except SceneError:
+            return  # the scene was reset during the rendering
+
+        header = self._header(pending.stamp, frame_id)
+        self._color_pub.publish(numpy_to_image(frame.rgb, "rgb8", msg_factory=Image, header=header))
+        depth = encode_depth(frame.depth, encoding)
+        self._depth_pub.publish(numpy_to_image(depth, encoding, msg_factory=Image, header=header))
+        self._info_pub.publish(self._camera_info(header, intrinsics))
+        self.frames_published += 1
+
+    @staticmethod
+    def _camera_info(header: Header, k: Any) -> CameraInfo:
+        info = CameraInfo(header=header, width=k.width, height=k.height, distortion_model="plumb_bob")
+        info.d = [0.0] * 5
+        info.k = [k.fx, 0.0, k.cx, 0.0, k.fy, k.cy, 0.0, 0.0, 1.0]
+        info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+        info.p = [k.fx, 0.0, k.cx, 0.0, 0.0, k.fy, k.cy, 0.0, 0.0, 0.0, 1.0, 0.0]
+        return info
+
+    # ----------------------------------------------------------------------------------------- commands
+    def _on_trajectory(self, msg: JointTrajectoryMsg) -> None:
+        stamp = msg.header.stamp.sec + 1e-9 * msg.header.stamp.nanosec
+        try:
+            trajectory = to_trajectory(msg)
+            with self._lock:
+                # A zero stamp means "now" (as in ros2_control); otherwise the stamp is on the simulated clock.
+                start = None if stamp == 0.0 else stamp - self._time_offset
+                self.sim.follow(trajectory, start)
+        except (MolmoRosError, ValueError) as exc:
+            self.get_logger().error(f"rejected joint trajectory: {exc}")
+
+    def _on_gripper(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
+        with self._lock:
+            self.sim.set_gripper(bool(request.data), float(self._param("gripper_force")))
+        response.success = True
+        response.message = "closing" if request.data else "opening"
+        return response
+
+    def _on_reset(self, request: ResetScene.Request, response: ResetScene.Response) -> ResetScene.Response:
+        try:
+            config = self._config(seed=int(request.seed))
+            with self._lock:
+                offset = self.ros_time
+                if request.num_objects:
+                    config = config.replace(num_objects=int(request.num_objects))
+                sim = Simulator(config)
+                self.sim.close()
+                self.sim = sim
+                # The new scene's settling time is not shown: its t = settle_time continues the old clock.
+                self._time_offset = offset - sim.time
+                self._pending, self._anchor = None, None
+                self._next_camera = self._next_joint_state = self.ros_time
+                response.objects = [to_scene_object(s) for s in sim.object_states()]
+            response.success = True
+            self.get_logger().info(f"scene reset to seed {request.seed}: {', '.join(sim.layout.names())}")
+        except MolmoRosError as exc:
+            response.success = False
+            response.error.code, response.error.message = int(exc.code), str(exc)
+        except Exception as exc:
+            response.success = False
+            response.error.code, response.error.message = int(ErrorCode.INVALID_REQUEST), repr(exc)
+        return response
+
+    def _on_state(
+        self, request: GetSceneState.Request, response: GetSceneState.Response
+    ) -> GetSceneState.Response:
+        with self._lock:
+            state = self.sim.scene_state()
+            response.stamp = to_time(self.ros_time)
+        response.success = True
+        response.seed = int(state.seed) if state.seed is not None else -1
+        response.frame_id = state.camera_pose.parent_frame
+        response.objects = [to_scene_object(o) for o in state.objects]
+        response.grasped = state.grasped or ""
+        translation, quat = state.camera_pose.as_xyz_quat()
+        response.camera_pose = to_pose(translation, quat)
+        return response
+
+    def destroy_node(self) -> None:
+        self.sim.close()
+        super().destroy_node()
+
+
+def _next_tick(previous: float, now: float, rate: float) -> float:
+    """The next publication time (s) at `rate` Hz after `previous`; never in the past (missed ticks skipped)."""
+    nxt = previous + 1.0 / rate
+    return nxt if nxt > now else now + 1.0 / rate
+
+
+def main(args: list[str] | None = None) -> int:
+    rclpy.init(args=args if args is not None else sys.argv)
+    node = SimBridgeNode()
+    executor = MultiThreadedExecutor(num_threads=4)
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
