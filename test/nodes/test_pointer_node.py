@@ -11,12 +11,12 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import CameraRig, call, wait_for
 from rclpy.parameter import Parameter
 
 from molmo_ros.errors import ErrorCode
 from molmo_ros.nodes.pointer import SERVICE_NAME, PointerNode
 from molmo_ros_interfaces.srv import Point
+from support.ros import CameraRig, call, wait_for
 
 pytestmark = pytest.mark.ros
 

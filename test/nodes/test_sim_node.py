@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -28,27 +27,12 @@ from molmo_ros.geometry.transforms import RigidTransform
 from molmo_ros.nodes.sim import SimBridgeNode
 from molmo_ros.sim.config import load_sim_config
 from molmo_ros_interfaces.srv import GetSceneState, ResetScene
+from support.ros import call, wait_for
 
 pytestmark = pytest.mark.ros
 
 CONFIG = load_sim_config()
 W, H, RATE = 160, 120, 10.0
-
-
-def wait_for(predicate, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.01)
-
-
-def call(client, request, timeout_s: float = 30.0):
-    """Call a service from a node the module's spinner spins (the `spinner` fixture of test/nodes)."""
-    assert client.wait_for_service(timeout_sec=10.0), f"service {client.srv_name} not available"
-    future = client.call_async(request)
-    wait_for(future.done, timeout_s, f"a response from {client.srv_name}")
-    return future.result()
 
 
 def stamp_s(stamp) -> float:
