@@ -1,0 +1,523 @@
+"""In-process backend: a Molmo checkpoint run with transformers.
+
+Two families:
+
+* **Molmo2** (native in transformers): ``allenai/Molmo2-4B``, ``allenai/Molmo2-8B`` and this project's own
+  checkpoints (:mod:`molmo_ros.models.tiny`, the bundled ``molmo2-tiny-sim``), loaded through
+  ``AutoProcessor`` + ``AutoModelForImageTextToText``; the prompt goes through the processor's chat template
+  (one image + one text part in a user turn), exactly as the Molmo2 model card does.
+* **Molmo v1** (``allenai/Molmo-7B-D-0924`` ...): code that lives in the checkpoint, so it runs only when
+  ``trust_remote_code=True`` is passed explicitly; its own ``processor.process`` and
+  ``model.generate_from_batch`` are used as in its model card.
+
+Decoding is greedy with a bounded ``max_new_tokens``; inference runs under ``torch.inference_mode()``.
+Defaults: bf16 on CUDA (fp16 where the GPU has no bf16), fp32 on the CPU; the attention implementation is
+``flash_attention_2`` on CUDA when the ``flash_attn`` package is installed, else ``sdpa``, else ``eager``.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib.util
+import json
+import logging
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from molmo_ros.errors import ModelError, ModelUnavailableError
+from molmo_ros.models.base import PointModel, RawAnswer
+
+__all__ = [
+    "BUNDLED_MODEL_NAME",
+    "DeviceChoice",
+    "TransformersPointModel",
+    "bundled_model_dir",
+    "default_model_path",
+    "resolve_device",
+]
+
+logger = logging.getLogger(__name__)
+
+BUNDLED_MODEL_NAME = "molmo2-tiny-sim"
+
+_DEVICE_RE = re.compile(r"^(?:auto|cpu|cuda(?::(?P<index>\d+))?)$")
+_DTYPES = ("auto", "float32", "bfloat16", "float16")
+# Molmo v1 lives only as remote code on the hub; recognising the ids lets us refuse without any download.
+_MOLMO_V1_HUB = re.compile(r"^allenai/(?:Molmo|MolmoE)-(?!2)", re.IGNORECASE)
+# Messages of allocation failures that torch raises as plain RuntimeError (CPU allocator, CUDA caching
+# allocator behind other wrappers).
+_OOM_TEXT = re.compile(r"out of memory|can't allocate memory|cannot allocate memory|not enough memory", re.I)
+
+
+def bundled_model_dir() -> Path:
+    """Where the package's own checkpoint lives: ``molmo_ros/checkpoints/molmo2-tiny-sim``."""
+    return Path(__file__).resolve().parent.parent / "checkpoints" / BUNDLED_MODEL_NAME
+
+
+def default_model_path() -> Path:
+    """The bundled checkpoint's directory, when the package has one.
+
+    Raises:
+        ModelUnavailableError: the package ships no checkpoint (yet); the message says how to get a model.
+    """
+    path = bundled_model_dir()
+    if (path / "config.json").is_file():
+        return path
+    raise ModelUnavailableError(
+        f"no bundled model: {path} does not hold a checkpoint. Train and export one with the project's "
+        "training pipeline (training/, see the README), or pass a model explicitly: a local checkpoint "
+        "directory or a hub id such as allenai/Molmo2-4B (needs the weights in the local Hugging Face cache "
+        "or network access)."
+    )
+
+
+@dataclass(frozen=True)
+class DeviceChoice:
+    """Where and how a model runs: ``device`` (``"cpu"``, ``"cuda:0"`` ...) and a torch dtype name."""
+
+    device: str
+    dtype: str
+
+
+def resolve_device(device: str = "auto", dtype: str = "auto") -> DeviceChoice:
+    """Turn the user's ``device`` and ``dtype`` settings into a concrete choice.
+
+    Args:
+        device: ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        dtype: ``"auto"`` (bfloat16 on CUDA, float16 on a GPU without bf16, float32 on CPU), ``"float32"``,
+            ``"bfloat16"`` or ``"float16"``.
+
+    Raises:
+        ModelUnavailableError: an unknown setting, or CUDA asked for where there is none (or not that index).
+    """
+    import torch
+
+    m = _DEVICE_RE.match(device.strip().lower()) if isinstance(device, str) else None
+    if m is None:
+        raise ModelUnavailableError(f"unknown device {device!r}: use 'auto', 'cpu', 'cuda' or 'cuda:N'")
+    if dtype not in _DTYPES:
+        raise ModelUnavailableError(f"unknown dtype {dtype!r}: use one of {', '.join(_DTYPES)}")
+    name = device.strip().lower()
+    if name == "auto":
+        name = "cuda:0" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ModelUnavailableError(
+                f"device {device!r} asked for, but CUDA is not available here (torch {torch.__version__}, "
+                f"CUDA build {torch.version.cuda}); use device 'cpu' or 'auto'"
+            )
+        index = int(m["index"]) if m["index"] else 0
+        if index >= torch.cuda.device_count():
+            raise ModelUnavailableError(
+                f"device {device!r} asked for, but only {torch.cuda.device_count()} CUDA device(s) exist"
+            )
+        name = f"cuda:{index}"
+    if dtype == "auto":
+        # CPU kernels for half precision are slow or missing; GPUs before Ampere lack bf16.
+        if name == "cpu":
+            dtype = "float32"
+        elif torch.cuda.is_bf16_supported():
+            dtype = "bfloat16"
+        else:
+            dtype = "float16"
+    return DeviceChoice(device=name, dtype=dtype)
+
+
+def _attn_candidates(choice: DeviceChoice, requested: str) -> list[str]:
+    """Attention implementations to try, fastest first."""
+    if requested != "auto":
+        return [requested]
+    names = []
+    if (
+        choice.device.startswith("cuda")
+        and choice.dtype in ("bfloat16", "float16")
+        and importlib.util.find_spec("flash_attn") is not None
+    ):
+        names.append("flash_attention_2")
+    return [*names, "sdpa", "eager"]
+
+
+def _is_oom(exc: BaseException) -> bool:
+    import torch
+
+    return isinstance(exc, (MemoryError, torch.cuda.OutOfMemoryError)) or (
+        isinstance(exc, RuntimeError) and bool(_OOM_TEXT.search(str(exc)))
+    )
+
+
+def _oom_error(model: str, choice: DeviceChoice, exc: BaseException) -> ModelUnavailableError:
+    return ModelUnavailableError(
+        f"out of memory loading {model!r} on {choice.device} in {choice.dtype} "
+        f"({type(exc).__name__}: {str(exc)[:300]}). Free memory, use a smaller model or dtype bfloat16, "
+        "or another device."
+    )
+
+
+class TransformersPointModel(PointModel):
+    """A Molmo2 (or, with ``trust_remote_code``, Molmo v1) checkpoint loaded in this process."""
+
+    backend = "transformers"
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str],
+        device: str = "auto",
+        dtype: str = "auto",
+        trust_remote_code: bool = False,
+        max_new_tokens: int = 64,
+        attn_implementation: str = "auto",
+        local_files_only: bool | None = None,
+        cpu_threads: int | None = None,
+    ) -> None:
+        """Load the model and its processor.
+
+        Args:
+            model: a local checkpoint directory or a hub id (``allenai/Molmo2-8B``).
+            device: ``"auto"`` | ``"cpu"`` | ``"cuda"`` | ``"cuda:N"`` (see :func:`resolve_device`).
+            dtype: ``"auto"`` | ``"float32"`` | ``"bfloat16"`` | ``"float16"``.
+            trust_remote_code: allow code shipped inside the checkpoint (needed by Molmo v1 only).
+            max_new_tokens: the longest answer, tokens.
+            attn_implementation: ``"auto"`` or a transformers name (``"sdpa"``, ``"eager"``,
+                ``"flash_attention_2"``).
+            local_files_only: never contact the hub (``None``: transformers' default, which honours
+                ``HF_HUB_OFFLINE``).
+            cpu_threads: torch's intra-op CPU threads for the whole *process* (``None``: leave torch's default,
+                one per core). On a small shared machine 1 is often fastest: measured on 2 cores with another
+                process busy, the tiny model's p50 was 75 ms with 1 thread and 690 ms with 2 (57 ms with 2 when
+                the machine was idle).
+
+        Raises:
+            ModelUnavailableError: missing directory, not a model directory, a model type that is not a Molmo
+                image-text model, remote code without ``trust_remote_code``, bad device or dtype, out of
+                memory, or any other loading failure (the reason is in the message).
+        """
+        super().__init__(str(model), max_new_tokens)
+        self._choice = resolve_device(device, dtype)
+        if cpu_threads is not None:
+            import torch
+
+            if not isinstance(cpu_threads, int) or cpu_threads < 1:
+                raise ModelUnavailableError(f"cpu_threads must be a positive integer, got {cpu_threads!r}")
+            torch.set_num_threads(cpu_threads)
+        self._trust_remote_code = bool(trust_remote_code)
+        self._local_files_only = local_files_only
+        self._source = self._resolve_source(str(model))
+        self._kind = ""  # "molmo2" or "molmo1", set by _load
+        self._attn = ""
+        self._model: Any = None
+        self._processor: Any = None
+        self._load(attn_implementation)
+
+    @classmethod
+    def from_loaded(
+        cls, model: Any, processor: Any, name: str = "in-memory", max_new_tokens: int = 64
+    ) -> TransformersPointModel:
+        """Wrap a Molmo2 model and processor already in memory (being trained, or built by
+        :func:`molmo_ros.models.tiny.build_molmo2`) without saving and reloading them.
+
+        The device and dtype are those of the model's parameters.
+
+        Raises:
+            ModelUnavailableError: the model is not a Molmo2 model.
+        """
+        if getattr(getattr(model, "config", None), "model_type", None) != "molmo2":
+            raise ModelUnavailableError(f"from_loaded takes a Molmo2 model, got {type(model).__name__}")
+        self = cls.__new__(cls)
+        PointModel.__init__(self, name, max_new_tokens)
+        parameter = next(model.parameters())
+        self._choice = DeviceChoice(str(parameter.device), str(parameter.dtype).removeprefix("torch."))
+        self._trust_remote_code = False
+        self._local_files_only = None
+        self._source = name
+        self._kind = "molmo2"
+        self._attn = str(getattr(model.config, "_attn_implementation", ""))
+        self._model = model.eval()
+        self._processor = processor
+        return self
+
+    # ------------------------------------------------------------------------------------------ loading
+
+    def _resolve_source(self, model: str) -> str:
+        """A local directory (checked) or a hub id (left to transformers)."""
+        if not model.strip():
+            raise ModelUnavailableError("no model given (empty name)")
+        path = Path(model).expanduser()
+        looks_like_path = model.startswith(("/", ".", "~")) or model.count("/") != 1 or path.exists()
+        if not looks_like_path:
+            if _MOLMO_V1_HUB.match(model) and not self._trust_remote_code:
+                raise ModelUnavailableError(
+                    f"{model} is a Molmo v1 checkpoint, whose code ships with the checkpoint: it needs "
+                    "trust_remote_code=True (parameter trust_remote_code: true). Only enable it for "
+                    "checkpoints you trust; or use a native Molmo2 model such as allenai/Molmo2-4B."
+                )
+            return model  # hub id
+        if not path.exists():
+            raise ModelUnavailableError(
+                f"model directory {str(path)!r} does not exist (and it is not a hub id of the form owner/name)"
+            )
+        if not path.is_dir():
+            raise ModelUnavailableError(f"model path {str(path)!r} is not a directory")
+        config_file = path / "config.json"
+        if not config_file.is_file():
+            raise ModelUnavailableError(
+                f"{str(path)!r} is not a model directory: it has no config.json (expected a checkpoint "
+                "written by save_pretrained: config.json, model weights, processor and tokenizer files)"
+            )
+        try:
+            config = json.loads(config_file.read_text())
+        except (OSError, ValueError) as exc:
+            raise ModelUnavailableError(f"cannot read {config_file}: {exc}") from exc
+        if not isinstance(config, dict):
+            raise ModelUnavailableError(f"{config_file} does not hold a JSON object")
+        model_type = config.get("model_type")
+        if model_type == "molmo2":
+            return str(path)
+        if "auto_map" in config:
+            if not self._trust_remote_code:
+                raise ModelUnavailableError(
+                    f"{str(path)!r} (model_type {model_type!r}) runs code shipped with the checkpoint "
+                    f"(auto_map: {sorted(config['auto_map'])}); it needs trust_remote_code=True. Only enable "
+                    "it for checkpoints you trust."
+                )
+            return str(path)
+        raise ModelUnavailableError(
+            f"{str(path)!r} holds a model of type {model_type!r}, not a Molmo image-text model: expected "
+            "model_type 'molmo2' (or a Molmo v1 checkpoint with trust_remote_code)"
+        )
+
+    def _load(self, attn_implementation: str) -> None:
+        import torch
+        from transformers import AutoConfig
+
+        source, choice = self._source, self._choice
+        common: dict[str, Any] = {"trust_remote_code": self._trust_remote_code}
+        if self._local_files_only is not None:
+            common["local_files_only"] = self._local_files_only
+        try:
+            config = AutoConfig.from_pretrained(source, **common)
+        except Exception as exc:
+            raise ModelUnavailableError(self._load_reason(exc, "configuration")) from exc
+        model_type = getattr(config, "model_type", "")
+        if model_type == "molmo2":
+            self._kind = "molmo2"
+        elif self._trust_remote_code and getattr(config, "auto_map", None):
+            self._kind = "molmo1"
+        else:
+            raise ModelUnavailableError(
+                f"{source!r} is a {model_type!r} model, not a Molmo image-text model (expected 'molmo2', or "
+                "a Molmo v1 remote-code checkpoint with trust_remote_code=True)"
+            )
+
+        torch_dtype = getattr(torch, choice.dtype)
+        errors: list[str] = []
+        for attn in _attn_candidates(choice, attn_implementation):
+            try:
+                self._model = self._load_model(source, torch_dtype, attn, common)
+                self._attn = attn
+                break
+            except (ValueError, ImportError) as exc:
+                # transformers refuses an attention implementation the model or the machine lacks with
+                # ValueError / ImportError before allocating anything; the next candidate may work.
+                about_attention = any(w in str(exc).lower() for w in ("attn", "attention"))
+                if attn_implementation != "auto" or not about_attention:
+                    raise ModelUnavailableError(self._load_reason(exc, "model")) from exc
+                errors.append(f"{attn}: {exc}")
+                logger.info("attention implementation %s unavailable for %s: %s", attn, source, exc)
+            except Exception as exc:
+                if _is_oom(exc):
+                    self._free()
+                    raise _oom_error(source, choice, exc) from exc
+                raise ModelUnavailableError(self._load_reason(exc, "model")) from exc
+        else:
+            raise ModelUnavailableError(f"no attention implementation worked for {source!r}: {errors}")
+
+        try:
+            from transformers import AutoProcessor
+
+            self._processor = AutoProcessor.from_pretrained(source, **common)
+        except Exception as exc:
+            self._free()
+            raise ModelUnavailableError(self._load_reason(exc, "processor")) from exc
+        if self._kind == "molmo2" and getattr(self._processor, "chat_template", None) is None:
+            self._free()
+            raise ModelUnavailableError(f"{source!r} has no chat template in its processor files")
+        logger.info("loaded %s", self.describe())
+
+    def _load_model(self, source: str, torch_dtype: Any, attn: str, common: dict[str, Any]) -> Any:
+        from transformers import AutoModelForCausalLM, AutoModelForImageTextToText
+
+        cls = AutoModelForImageTextToText if self._kind == "molmo2" else AutoModelForCausalLM
+        kwargs: dict[str, Any] = dict(common, dtype=torch_dtype, attn_implementation=attn)
+        if self._choice.device != "cpu":
+            # Weights go straight to the GPU instead of a full copy in host memory first.
+            kwargs["device_map"] = self._choice.device
+        if self._kind == "molmo1":
+            # Molmo v1's remote code predates the attention switch; it picks its own.
+            kwargs.pop("attn_implementation")
+        model = cls.from_pretrained(source, **kwargs)
+        if self._choice.device == "cpu":
+            model = model.to(self._choice.device)
+        return model.eval()
+
+    def _load_reason(self, exc: BaseException, what: str) -> str:
+        text = str(exc).strip().splitlines()
+        first = text[0][:400] if text else ""
+        if "trust_remote_code" in str(exc):
+            return (
+                f"{self._source!r} needs trust_remote_code=True to load (its code ships with the checkpoint): "
+                f"{first}"
+            )
+        return f"cannot load the {what} of {self._source!r}: {type(exc).__name__}: {first}"
+
+    # ---------------------------------------------------------------------------------------- answering
+
+    def _generate(self, image: np.ndarray, prompt: str) -> RawAnswer:
+        import torch
+
+        if self._model is None:
+            raise ModelUnavailableError(f"model {self.name!r} is not loaded")
+        try:
+            with torch.inference_mode():
+                if self._kind == "molmo2":
+                    return self._generate_molmo2(image, prompt)
+                return self._generate_molmo1(image, prompt)
+        except (ModelError, ModelUnavailableError):
+            raise
+        except Exception as exc:
+            if _is_oom(exc):
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+                raise ModelError(f"out of memory while answering on {self._choice.device}: {exc}") from exc
+            raise ModelError(f"{self.name!r} failed while answering: {type(exc).__name__}: {exc}") from exc
+
+    def _sync(self) -> None:
+        """Wait for queued GPU work, so the timings measure the work and not its launch."""
+        import torch
+
+        if self._choice.device.startswith("cuda"):
+            torch.cuda.synchronize(self._choice.device)
+
+    def _generate_molmo2(self, image: np.ndarray, prompt: str) -> RawAnswer:
+        from PIL import Image
+
+        start = time.perf_counter()
+        messages = [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image", "image": Image.fromarray(np.ascontiguousarray(image))},
+                    {"type": "text", "text": prompt},
+                ],
+            }
+        ]
+        inputs = self._processor.apply_chat_template(
+            messages, add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt"
+        )
+        # Floating tensors (pixels) take the model's dtype; index tensors keep theirs.
+        inputs = inputs.to(device=self._choice.device, dtype=self._model.dtype)
+        self._sync()
+        preprocess_ms = (time.perf_counter() - start) * 1000.0
+
+        start = time.perf_counter()
+        prompt_len = int(inputs["input_ids"].shape[1])
+        output = self._model.generate(
+            **inputs, max_new_tokens=self.max_new_tokens, do_sample=False, num_beams=1, use_cache=True
+        )
+        new_tokens = output[0, prompt_len:]
+        text = self._processor.decode(new_tokens, skip_special_tokens=True)
+        self._sync()
+        model_ms = (time.perf_counter() - start) * 1000.0
+        return RawAnswer(
+            text=text.strip(),
+            preprocess_ms=preprocess_ms,
+            model_ms=model_ms,
+            meta={"prompt_tokens": prompt_len, "new_tokens": int(new_tokens.shape[0])},
+        )
+
+    def _generate_molmo1(self, image: np.ndarray, prompt: str) -> RawAnswer:
+        import torch
+        from PIL import Image
+        from transformers import GenerationConfig
+
+        start = time.perf_counter()
+        processed = self._processor.process(
+            images=[Image.fromarray(np.ascontiguousarray(image))], text=prompt
+        )
+        inputs = {k: v.to(self._choice.device).unsqueeze(0) for k, v in processed.items()}
+        if "images" in inputs:
+            inputs["images"] = inputs["images"].to(self._model.dtype)
+        self._sync()
+        preprocess_ms = (time.perf_counter() - start) * 1000.0
+
+        start = time.perf_counter()
+        config = GenerationConfig(
+            max_new_tokens=self.max_new_tokens, do_sample=False, stop_strings="<|endoftext|>"
+        )
+        device_type = "cuda" if self._choice.device.startswith("cuda") else "cpu"
+        use_autocast = device_type == "cuda" and self._model.dtype != torch.float32
+        with torch.autocast(device_type=device_type, dtype=self._model.dtype, enabled=use_autocast):
+            output = self._model.generate_from_batch(inputs, config, tokenizer=self._processor.tokenizer)
+        prompt_len = int(inputs["input_ids"].shape[1])
+        new_tokens = output[0, prompt_len:]
+        text = self._processor.tokenizer.decode(new_tokens, skip_special_tokens=True)
+        self._sync()
+        model_ms = (time.perf_counter() - start) * 1000.0
+        return RawAnswer(
+            text=text.strip(),
+            preprocess_ms=preprocess_ms,
+            model_ms=model_ms,
+            meta={"prompt_tokens": prompt_len, "new_tokens": int(new_tokens.shape[0])},
+        )
+
+    # ---------------------------------------------------------------------------------------- lifecycle
+
+    def _free(self) -> None:
+        import torch
+
+        self._model = None
+        self._processor = None
+        gc.collect()
+        if self._choice.device.startswith("cuda") and torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    def _release(self) -> None:
+        self._free()
+
+    @property
+    def model(self) -> Any:
+        """The loaded transformers model (None once closed); for training and tests."""
+        return self._model
+
+    @property
+    def processor(self) -> Any:
+        """The loaded processor (None once closed)."""
+        return self._processor
+
+    def describe(self) -> dict[str, Any]:
+        """Backend, model, family, device, dtype, attention implementation, parameter count."""
+        params = sum(p.numel() for p in self._model.parameters()) if self._model is not None else None
+        return {
+            "backend": self.backend,
+            "model": self.name,
+            "family": self._kind,
+            "device": self._choice.device,
+            "dtype": self._choice.dtype,
+            "attn_implementation": self._attn,
+            "trust_remote_code": self._trust_remote_code,
+            "max_new_tokens": self.max_new_tokens,
+            "cpu_threads": _torch_threads(),
+            "num_parameters": params,
+            "closed": self.closed,
+        }
+
+
+def _torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
