@@ -24,7 +24,6 @@ from molmo_ros.errors import (
     PointParseError,
 )
 from molmo_ros.models import ModelAnswer, RawAnswer, load_point_model
-from molmo_ros.models.tiny import EOS_TOKEN
 from molmo_ros.models.transformers_backend import (
     TransformersPointModel,
     bundled_model_dir,
@@ -32,6 +31,7 @@ from molmo_ros.models.transformers_backend import (
     resolve_device,
 )
 from molmo_ros.pointing import point_prompt
+from support.teach import teach
 
 RED = point_prompt("the red cup")
 GREEN = point_prompt("the green cup")
@@ -111,56 +111,6 @@ def test_close_frees_the_model_and_refuses_later_calls(tiny_ckpt: Path, scene_im
 # --------------------------------------------------------------------------------------- taught model
 
 
-def _teach(
-    backend: TransformersPointModel, image: np.ndarray, lessons: dict[str, str], steps: int
-) -> list[float]:
-    """Overfit the backend's model on ``lessons`` (prompt -> answer) about ``image``; returns the losses."""
-    model, processor = backend.model, backend.processor
-    pil = Image.fromarray(image)
-    eos = processor.tokenizer.convert_tokens_to_ids(EOS_TOKEN)
-    rows = []
-    for prompt, answer in lessons.items():
-        messages = [
-            {"role": "user", "content": [{"type": "image", "image": pil}, {"type": "text", "text": prompt}]}
-        ]
-        inputs = processor.apply_chat_template(
-            messages, add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt"
-        )
-        target = processor.tokenizer(answer, add_special_tokens=False)["input_ids"] + [eos]
-        rows.append((inputs, torch.tensor([target])))
-
-    def loss_of(inputs, target: torch.Tensor) -> torch.Tensor:
-        batch = dict(inputs)
-        batch["input_ids"] = torch.cat([inputs["input_ids"], target], 1)
-        batch["attention_mask"] = torch.ones_like(batch["input_ids"])
-        batch["mm_token_type_ids"] = torch.cat([inputs["mm_token_type_ids"], torch.zeros_like(target)], 1)
-        labels = batch["input_ids"].clone()
-        labels[:, : inputs["input_ids"].shape[1]] = -100  # learn the answer only
-        return model(**batch, labels=labels).loss
-
-    torch.manual_seed(0)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=6e-3, weight_decay=0.0)
-    model.train()
-    losses = []
-    threads = torch.get_num_threads()
-    # One thread: these tensors are tiny, and on a shared 2-core machine two OpenMP threads waiting for
-    # each other made the same steps 5x slower whenever another process held a core.
-    torch.set_num_threads(1)
-    try:
-        for _ in range(steps):
-            loss = sum(loss_of(inputs, target) for inputs, target in rows) / len(rows)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
-            if losses[-1] < 0.01:
-                break
-    finally:
-        torch.set_num_threads(threads)
-        model.eval()
-    return losses
-
-
 @pytest.fixture(scope="module")
 def taught(tiny_ckpt: Path) -> tuple[TransformersPointModel, np.ndarray]:
     """A fresh copy of the tiny model, taught the three LESSONS about one 320x240 picture (fewer crops than
@@ -168,7 +118,7 @@ def taught(tiny_ckpt: Path) -> tuple[TransformersPointModel, np.ndarray]:
     image = np.full((240, 320, 3), 128, dtype=np.uint8)
     image[105:135, 145:175] = (220, 30, 30)
     backend = TransformersPointModel(tiny_ckpt, device="cpu", max_new_tokens=40)
-    losses = _teach(backend, image, LESSONS, steps=150)
+    losses = teach(backend, image, LESSONS, steps=150)
     assert losses[-1] < 0.05, f"the tiny model did not learn its lessons: losses {losses[::10]}"
     yield backend, image
     backend.close()
