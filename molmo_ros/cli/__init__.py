@@ -14,11 +14,25 @@ from collections.abc import Sequence
 
 # Subcommand modules, in the order `--help` lists them.
 SUBCOMMANDS = (
+    "molmo_ros.cli.pick",
     "molmo_ros.cli.point",
     "molmo_ros.cli.point_server",
     "molmo_ros.cli.sim",
     "molmo_ros.cli.info",
 )
+
+
+def ros_arguments(
+    config_file: str, params_file: str | None, overrides: dict[str, object], extra: Sequence[str]
+) -> list[str]:
+    """A node's command line: --ros-args, the parameter file (default: the package's config/<config_file>),
+    one ``-p name:=value`` per override, then any further ROS arguments the user gave."""
+    from molmo_ros.config import config_path
+
+    ros = ["--ros-args", "--params-file", str(params_file or config_path(config_file))]
+    for parameter, value in overrides.items():
+        ros += ["-p", f"{parameter}:={value}"]
+    return ros + [a for a in extra if a != "--ros-args"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -29,20 +29,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def ros_arguments(args: argparse.Namespace) -> list[str]:
-    """The node's command line: --ros-args with the parameter file and the given overrides."""
-    from molmo_ros.config import config_path
-
-    ros = ["--ros-args", "--params-file", str(args.params_file or config_path("point.yaml"))]
-    for option, parameter in OVERRIDES.items():
-        value = getattr(args, option)
-        if value is not None:
-            ros += ["-p", f"{parameter}:={value}"]
-    extra = [a for a in args.ros_args if a != "--ros-args"]
-    return ros + extra
-
-
 def run(args: argparse.Namespace) -> int:
+    from molmo_ros.cli import ros_arguments
     from molmo_ros.nodes import pointer
 
-    return pointer.main(["molmo-ros-point-server", *ros_arguments(args)])
+    overrides = {
+        param: getattr(args, opt) for opt, param in OVERRIDES.items() if getattr(args, opt) is not None
+    }
+    return pointer.main(
+        ["molmo-ros", *ros_arguments("point.yaml", args.params_file, overrides, args.ros_args)]
+    )

@@ -47,16 +47,6 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return {param: getattr(args, opt) for opt, param in OVERRIDES.items() if getattr(args, opt) is not None}
 
 
-def ros_arguments(args: argparse.Namespace) -> list[str]:
-    """The node's command line: --ros-args with the parameter file and the given overrides."""
-    from molmo_ros.config import config_path
-
-    ros = ["--ros-args", "--params-file", str(args.params_file or config_path("sim.yaml"))]
-    for parameter, value in _overrides(args).items():
-        ros += ["-p", f"{parameter}:={value}"]
-    return ros + [a for a in args.ros_args if a != "--ros-args"]
-
-
 def ground_truth(sim: Any) -> dict[str, Any]:
     """The scene's ground truth as a JSON-friendly dict (masks reduced to their pixel counts)."""
     state = sim.scene_state(with_masks=True)
@@ -110,4 +100,11 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from molmo_ros.nodes import sim as sim_node
 
-    return sim_node.main(["molmo-ros-sim", *ros_arguments(args)])
+    return sim_node.main(["molmo-ros", *node_command_line(args)])
+
+
+def node_command_line(args: argparse.Namespace) -> list[str]:
+    """The bridge node's ROS arguments: config/sim.yaml (or --params-file) and the given overrides."""
+    from molmo_ros.cli import ros_arguments
+
+    return ros_arguments("sim.yaml", args.params_file, _overrides(args), args.ros_args)

@@ -14,12 +14,9 @@ import sys
 import time
 from typing import Any
 
-import numpy as np
-import rclpy
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import PointStamped
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
@@ -32,6 +29,7 @@ from molmo_ros.frames import FrameSynchronizer, RgbdFrame, RgbdPair, Stamped
 from molmo_ros.geometry import CameraIntrinsics, RigidTransform, depth_to_meters
 from molmo_ros.models import BACKENDS, PointModel, load_point_model
 from molmo_ros.nodes.parameters import current_values, declare_from_config, validating_callback
+from molmo_ros.nodes.runner import run_node
 from molmo_ros.point_query import DepthSettings, PointQueryResult, answer_point_query
 from molmo_ros.request_gate import RequestGate
 from molmo_ros.visualization import draw_points
@@ -384,35 +382,19 @@ def _time_msg(stamp_ns: int) -> Time:
     return Time(sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000)
 
 
-def spin_node(node: LifecycleNode, threads: int) -> None:
-    """Spin on a multi-threaded executor until shutdown (Ctrl-C ends quietly)."""
-    executor = MultiThreadedExecutor(num_threads=threads)
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        executor.shutdown()
+def _autostart(node: PointerNode) -> None:
+    if node.get_parameter("autostart").value:
+        node.trigger_configure()
+        node.trigger_activate()
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args if args is not None else sys.argv)
-    node = PointerNode()
-    try:
-        if node.get_parameter("autostart").value:
-            node.trigger_configure()
-            node.trigger_activate()
-        spin_node(node, threads=3 + node.get_parameter("queue_size").value)
-    finally:
-        node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
+    # Threads: camera, service, and one per request allowed to wait (so it can be refused BUSY at once).
+    return run_node(PointerNode, args, lambda node: 3 + node.get_parameter("queue_size").value, _autostart)
 
 
 if __name__ == "__main__":
     sys.exit(main())
 
 
-__all__ = ["NODE_NAME", "SERVICE_NAME", "PointerNode", "main", "np", "validate_parameters"]
+__all__ = ["NODE_NAME", "SERVICE_NAME", "PointerNode", "main", "validate_parameters"]

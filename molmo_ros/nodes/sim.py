@@ -25,12 +25,10 @@ from typing import Any
 
 import mujoco
 import numpy as np
-import rclpy
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Pose
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.clock import Clock, ClockType
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock as ClockMsg
@@ -42,6 +40,7 @@ from trajectory_msgs.msg import JointTrajectory as JointTrajectoryMsg
 from molmo_ros.conversions import numpy_to_image
 from molmo_ros.errors import ErrorCode, MolmoRosError
 from molmo_ros.nodes.parameters import current_values, declare_from_config, validating_callback
+from molmo_ros.nodes.runner import run_node
 from molmo_ros.sim.camera import CameraRenderer, encode_depth
 from molmo_ros.sim.config import SimConfig, from_parameters, validate
 from molmo_ros.sim.errors import SceneError
@@ -367,20 +366,7 @@ def _next_tick(previous: float, now: float, rate: float) -> float:
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args if args is not None else sys.argv)
-    node = SimBridgeNode()
-    executor = MultiThreadedExecutor(num_threads=4)
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        executor.shutdown()
-        node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
+    return run_node(SimBridgeNode, args, threads=4)
 
 
 if __name__ == "__main__":

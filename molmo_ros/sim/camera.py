@@ -8,6 +8,8 @@ Depth images hold metric depth along the optical axis (z of the optical frame), 
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import math
 import weakref
 from concurrent.futures import ThreadPoolExecutor
@@ -75,6 +77,18 @@ class Frame:
     segmentation: np.ndarray | None = None
 
 
+def load_triton_before_gl() -> None:
+    """Import Triton (when installed) before the first OpenGL context of the process exists.
+
+    Mesa's software renderer (behind EGL and OSMesa here) and Triton each bring their own LLVM. Once Mesa's
+    is loaded, importing Triton crashes the process, and torch imports Triton lazily (for example when
+    transformers loads a model), so a process that renders and then loads a model would die. Loaded in the
+    other order both work (seen with mujoco 4.0.0, Debian 12's Mesa, torch 2.14.1's Triton).
+    """
+    if importlib.util.find_spec("triton") is not None:
+        importlib.import_module("triton")
+
+
 class CameraRenderer:
     """Renders one MuJoCo camera headless (EGL or OSMesa, per ``MUJOCO_GL``), from any thread.
 
@@ -99,6 +113,7 @@ class CameraRenderer:
     def _renderer(self) -> mujoco.Renderer:
         renderer = self._state["renderer"]
         if renderer is None:
+            load_triton_before_gl()
             try:
                 renderer = mujoco.Renderer(self.model, self.height, self.width)
             except Exception as exc:

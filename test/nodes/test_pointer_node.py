@@ -50,7 +50,6 @@ def pointer(ros_module_context, spinner, model_server):
     node.trigger_configure()
     node.trigger_activate()
     yield node
-    node.destroy_node()
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +58,6 @@ def rig(ros_module_context, spinner):
     camera = CameraRig(node)
     client = node.create_client(Point, SERVICE_NAME)
     yield camera, client
-    node.destroy_node()
 
 
 def rclpy_node(context, name):

@@ -73,8 +73,6 @@ def setup(ros_module_context, spinner, taught_checkpoint):
     stamp = camera.publish(picture(), np.full((H, W), DEPTH_M, np.float32), "32FC1", K)
     wait_for(lambda: pointer._sync.paired_stamp_ns == stamp, what="the frame")
     yield pointer, client_node.create_client(Point, SERVICE_NAME)
-    pointer.destroy_node()
-    client_node.destroy_node()
 
 
 def test_taught_checkpoint_answers_in_2d_and_3d(setup):

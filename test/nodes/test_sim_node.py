@@ -72,7 +72,6 @@ def bridge(ros_module_context, spinner, tmp_path_factory):
     spinner.add(node)
     yield node
     spinner.executor.remove_node(node)
-    node.destroy_node()
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +88,6 @@ def client(ros_module_context, spinner, bridge):
     }
     yield node, topics
     spinner.executor.remove_node(node)
-    node.destroy_node()
 
 
 def test_all_topics_publish_with_consistent_stamps_and_frames(client):

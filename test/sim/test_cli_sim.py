@@ -36,7 +36,7 @@ def test_snapshot_and_json_ground_truth(tmp_path, capsys, sim_config):
 def test_node_command_line_carries_the_overrides():
     import argparse
 
-    from molmo_ros.cli.sim import ros_arguments
+    from molmo_ros.cli.sim import node_command_line
 
     args = argparse.Namespace(
         params_file=None,
@@ -48,6 +48,6 @@ def test_node_command_line_carries_the_overrides():
         real_time_factor=None,
         ros_args=["--ros-args", "-r", "a:=b"],
     )
-    line = ros_arguments(args)
+    line = node_command_line(args)
     assert line[:2] == ["--ros-args", "--params-file"] and line[2].endswith("config/sim.yaml")
     assert line[3:] == ["-p", "seed:=7", "-p", "camera_rate:=30.0", "-r", "a:=b"]

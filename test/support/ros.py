@@ -69,19 +69,28 @@ class ScriptedModelServer:
 
 
 class Spinner:
-    """A multi-threaded executor spinning in a background thread; nodes are added as tests need them."""
+    """A multi-threaded executor spinning in a background thread; nodes are added as tests need them.
+
+    The spinner owns the nodes it spins: close() stops the executor, waits for its thread, and only then
+    destroys them (destroying a node while an executor waits on it can crash the process).
+    """
 
     def __init__(self, context: object, threads: int = 6) -> None:
         self.executor = MultiThreadedExecutor(num_threads=threads, context=context)
+        self._nodes: list[object] = []
         self._thread = threading.Thread(target=self.executor.spin, daemon=True)
         self._thread.start()
 
     def add(self, node: object) -> object:
         self.executor.add_node(node)
+        self._nodes.append(node)
         return node
 
     def close(self) -> None:
-        self.executor.shutdown(timeout_sec=5)
+        self.executor.shutdown(timeout_sec=10)
+        self._thread.join(timeout=10)
+        for node in reversed(self._nodes):
+            node.destroy_node()
 
 
 def wait_for(predicate: Callable[[], bool], timeout_s: float = 10.0, what: str = "condition") -> None:
