@@ -44,6 +44,7 @@ setup(
             "molmo-ros = molmo_ros.cli:main",
             "pointer_node = molmo_ros.nodes.pointer:main",
             "sim_node = molmo_ros.nodes.sim:main",
+            "pick_node = molmo_ros.nodes.pick:main",
         ],
     },
 )

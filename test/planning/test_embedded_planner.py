@@ -1,0 +1,120 @@
+"""The embedded planner on the real Panda description (pinocchio + coal + OMPL + TOPP-RA)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pinocchio")
+pytest.importorskip("ompl")
+pytest.importorskip("toppra")
+
+import itertools
+
+from scipy.spatial.transform import Rotation
+
+from molmo_ros.errors import ErrorCode
+from molmo_ros.planning.embedded import CollisionWorld, EmbeddedPlanner
+from molmo_ros.planning.perception import Box
+from molmo_ros.planning.planner import JointState, Motion, PlanningScene, PoseWaypoint
+from molmo_ros.sim.robot import FINGER_OPEN, HOME_ARM
+from molmo_ros.sim.simulator import JOINT_NAMES
+
+DOWN = Rotation.from_euler("x", math.pi)
+START = JointState(JOINT_NAMES, np.array([*HOME_ARM, FINGER_OPEN, FINGER_OPEN]))
+
+
+@pytest.fixture(scope="module")
+def planner() -> EmbeddedPlanner:
+    return EmbeddedPlanner()
+
+
+def tool_at(planner: EmbeddedPlanner, arm: np.ndarray) -> tuple[np.ndarray, Rotation]:
+    q = planner.robot.full_configuration(START.names, START.positions)
+    return planner.robot.tool_pose(planner.robot.with_arm(q, arm))
+
+
+def test_reaches_a_reachable_pose_within_the_limits(planner):
+    target = np.array([0.5, 0.15, 0.12])
+    result = planner.plan(START, [PoseWaypoint(target, DOWN, Motion.FREE, name="goal")], PlanningScene())
+    assert result.ok, result.error
+    trajectory = result.trajectory
+    position, rotation = tool_at(planner, trajectory.positions[-1])
+    assert np.linalg.norm(position - target) < 1e-3
+    assert (rotation * DOWN.inv()).magnitude() < 1e-2
+    assert np.allclose(trajectory.positions[0], HOME_ARM, atol=1e-6)
+    assert np.all(np.diff(trajectory.times) > 0)
+    assert np.all(np.abs(trajectory.velocities) <= planner.limits.velocity * 1.01 + 1e-9)
+    assert np.all(trajectory.positions >= planner.robot.lower) and np.all(
+        trajectory.positions <= planner.robot.upper
+    )
+    assert np.allclose(trajectory.velocities[-1], 0.0)
+
+
+def test_straight_lines_stay_straight(planner):
+    above, below = np.array([0.55, -0.1, 0.2]), np.array([0.55, -0.1, 0.06])
+    result = planner.plan(
+        START,
+        [
+            PoseWaypoint(above, DOWN, Motion.FREE, name="above"),
+            PoseWaypoint(below, DOWN, Motion.LINEAR, name="down"),
+        ],
+        PlanningScene(),
+    )
+    assert result.ok, result.error
+    # Every point after the tool passed below 19 cm lies on the vertical line (the descent).
+    for arm in result.trajectory.positions:
+        position, _ = tool_at(planner, arm)
+        if position[2] < 0.19:
+            assert np.linalg.norm(position[:2] - below[:2]) < 5e-3
+
+
+def test_refuses_a_pose_out_of_reach(planner):
+    result = planner.plan(START, [PoseWaypoint(np.array([1.3, 0.0, 0.2]), DOWN, name="far")], PlanningScene())
+    assert not result.ok
+    assert result.error.code == ErrorCode.UNREACHABLE
+    assert "far" in str(result.error)
+
+
+def test_refuses_a_pose_inside_the_table(planner):
+    result = planner.plan(
+        START, [PoseWaypoint(np.array([0.5, 0.0, -0.03]), DOWN, name="under")], PlanningScene()
+    )
+    assert not result.ok
+    assert result.error.code == ErrorCode.UNREACHABLE
+    assert "collision" in str(result.error) and "table" in str(result.error)
+
+
+def test_avoids_the_table_and_a_wall_between_start_and_goal(planner):
+    start_target, goal_target = np.array([0.5, 0.3, 0.1]), np.array([0.5, -0.3, 0.1])
+    first = planner.plan(START, [PoseWaypoint(start_target, DOWN, name="left")], PlanningScene())
+    assert first.ok, first.error
+    wall = Box("wall", np.array([0.5, 0.0, 0.15]), np.array([0.2, 0.02, 0.15]))
+    scene = PlanningScene([wall])
+    result = planner.plan(first.end_state, [PoseWaypoint(goal_target, DOWN, name="right")], scene, seed=3)
+    assert result.ok, result.error
+    world = CollisionWorld(planner.robot, scene, planner.settings)
+    q = planner.robot.full_configuration(START.names, START.positions)
+    arm_start, arm_goal = result.trajectory.positions[0], result.trajectory.positions[-1]
+    # The straight joint-space line hits the wall (or the table): the planner had to go around ...
+    assert any(
+        world.in_collision(planner.robot.with_arm(q, arm_start + t * (arm_goal - arm_start)))
+        for t in np.linspace(0, 1, 50)
+    )
+    # ... and every point it sends, densely interpolated, is clear of the table and the wall.
+    positions = result.trajectory.positions
+    for a, b in itertools.pairwise(positions):
+        for t in np.linspace(0.0, 1.0, 4):
+            assert not world.in_collision(planner.robot.with_arm(q, a + t * (b - a)))
+
+
+def test_the_same_seed_gives_the_same_plan(planner):
+    waypoints = [PoseWaypoint(np.array([0.45, -0.2, 0.15]), DOWN, name="goal")]
+    scene = PlanningScene([Box("block", np.array([0.45, -0.05, 0.05]), np.array([0.03, 0.03, 0.05]))])
+    one = planner.plan(START, waypoints, scene, seed=5)
+    two = planner.plan(START, waypoints, scene, seed=5)
+    assert one.ok and two.ok
+    assert np.array_equal(one.trajectory.positions, two.trajectory.positions)
+    assert np.array_equal(one.trajectory.times, two.trajectory.times)
