@@ -1,0 +1,242 @@
+"""Typed training configuration: dataclasses, read from YAML, overridden from the command line.
+
+One :class:`TrainConfig` describes a run of either stage; the two stages differ only in their YAML files
+(``training/configs/stage1_caption.yaml``, ``stage2_pointing.yaml``). Nested sections are dataclasses
+(:class:`ModelConfig`, :class:`OptimConfig`, :class:`DataConfig`); the model sizes reuse
+:class:`molmo_ros.models.tiny.Molmo2Sizes`.
+
+Overrides, applied after the YAML file, in order::
+
+    --set optim.lr_llm=1e-3 --set data.batch_size=8     # dotted path = YAML value
+    --lr_llm 1e-3 --steps 200                            # shorthand for any unique field name
+
+Every checkpoint stores the resolved configuration as ``train_config.yaml``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from molmo_ros.models.tiny import Molmo2Sizes
+
+__all__ = [
+    "DataConfig",
+    "ModelConfig",
+    "OptimConfig",
+    "TrainConfig",
+    "apply_overrides",
+    "from_dict",
+    "load_config",
+    "to_dict",
+]
+
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+
+
+@dataclass
+class ModelConfig:
+    """The model to train: sizes, initialisation, or where to start from."""
+
+    sizes: Molmo2Sizes = field(default_factory=Molmo2Sizes)  # all Molmo2 sizes (tokens, px, patches)
+    init_from: str = (
+        ""  # a Molmo2 checkpoint directory to start from (stage 2: the stage-1 export); "" = new model
+    )
+    init_seed: int = 0  # seed of the random initialisation of a new model
+    vit_pos_init: str = (
+        "sincos"  # ViT position embedding init: "sincos" (2-D sine-cosine) or "normal" (as built)
+    )
+    vit_pos_scale: float = 1.0  # multiplier of the 2-D sine-cosine table (RMS ~0.7 at 1.0)
+    image_feature_rms: float = (
+        0.5  # rescale the connector so image features have this RMS at init; 0 = as built
+    )
+    pretrained_vision: str = (
+        ""  # SigLIP vision checkpoint (dir or hub id) to copy into the ViT; sizes must match
+    )
+    pretrained_text: str = (
+        ""  # Qwen3 causal-LM checkpoint (dir or hub id) to copy into the LM; sizes must match
+    )
+    tokenizer_corpus_rows: int = 4000  # training rows whose text trains the BPE tokenizer of a new model
+
+
+@dataclass
+class OptimConfig:
+    """AdamW with per-component learning rates, linear warmup and cosine decay (as in Molmo)."""
+
+    lr_vit: float = 1e-3  # peak learning rate of the vision encoder
+    lr_connector: float = 2e-3  # peak learning rate of the connector (pooling attention + projector)
+    lr_llm: float = 1e-3  # peak learning rate of the language model (embeddings, layers, LM head)
+    warmup_steps: int = 100  # linear warmup from 0 (steps)
+    min_lr_ratio: float = 0.1  # the cosine decays to this fraction of the peak
+    weight_decay: float = 0.01  # AdamW decoupled weight decay (not on norms, biases, embeddings)
+    betas: tuple[float, float] = (0.9, 0.95)  # AdamW betas
+    eps: float = 1e-8  # AdamW epsilon
+    grad_clip: float = 1.0  # max global gradient norm (0 = no clipping)
+
+
+@dataclass
+class DataConfig:
+    """Where the examples come from and how they are batched."""
+
+    format: str = "synthetic"  # "synthetic" (training.data.build output), "pixmo_cap" or "pixmo_points"
+    train: str = "out/training/data/mixture"  # dataset directory (save_to_disk) or data files
+    eval_fraction: float = 0.02  # rows held out of `train` for the loss and the picture control
+    batch_size: int = 16  # examples per step per process
+    max_turns: int = 3  # questions per example: drawn uniformly from 1..max_turns of the row's questions
+    max_seq_len: int = 768  # tokens; longer examples are cut (labels too)
+    num_workers: int = 0  # DataLoader worker processes preparing batches
+    control_styles: tuple[str, ...] = (
+        "point",
+        "point_all",
+        "count",
+    )  # turn styles used by the picture control
+
+
+@dataclass
+class TrainConfig:
+    """One training run (either stage)."""
+
+    stage: str = "stage2"  # "stage1" (captions) or "stage2" (pointing mixture); a name for logs and cards
+    out_dir: str = "out/training/stage2"  # checkpoints, logs and the final export go here
+    seed: int = 0  # seeds data order, turn sampling and torch
+    steps: int = 1000  # optimizer steps
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    log_every: int = 10  # steps between log lines (loss, lr, speed)
+    eval_every: int = 200  # steps between held-out loss + picture-control measurements (0 = only at the end)
+    save_every: int = 500  # steps between resumable checkpoints (0 = only at the end)
+    keep_checkpoints: int = 2  # resumable checkpoints kept (older ones are deleted)
+    threads: int = 0  # torch intra-op threads per process (0 = torch's default)
+    parallel: str = "ddp"  # with WORLD_SIZE > 1: "ddp" (DistributedDataParallel) or "fsdp" (fully_shard)
+    debug: bool = False  # tiny model, few steps, small data: a smoke run in seconds
+
+
+# ------------------------------------------------------------------------------------------ (de)serialising
+
+
+def to_dict(obj: Any) -> Any:
+    """A dataclass (nested) as plain YAML/JSON values (tuples become lists)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v) for v in obj]
+    return obj
+
+
+def _coerce(kind: Any, value: Any, where: str) -> Any:
+    """``value`` converted to the annotated type ``kind`` (dataclass, tuple, scalar)."""
+    origin = typing.get_origin(kind)
+    if dataclasses.is_dataclass(kind):
+        if not isinstance(value, dict):
+            raise ValueError(f"{where}: expected a mapping, got {value!r}")
+        return from_dict(kind, value, where)
+    if origin in (tuple, list):
+        args = typing.get_args(kind)
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"{where}: expected a list, got {value!r}")
+        inner = args[0] if args else Any
+        items = [_coerce(inner, v, where) for v in value]
+        return tuple(items) if origin is tuple else items
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(kind) if a is not type(None)]
+        if value is None:
+            return None
+        return _coerce(args[0], value, where)
+    if kind is bool:
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+            return value.lower() in ("true", "1", "yes")
+        if not isinstance(value, bool):
+            raise ValueError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if kind in (int, float, str):
+        try:
+            if kind is int and isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return kind(value)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{where}: expected {kind.__name__}, got {value!r}") from exc
+    return value
+
+
+def from_dict(cls: type, values: dict[str, Any], where: str = "config") -> Any:
+    """Build dataclass ``cls`` from a mapping; unknown keys are an error, missing keys keep their defaults."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ValueError(f"{where}: unknown field(s) {unknown}; known: {sorted(names)}")
+    kwargs = {k: _coerce(hints[k], v, f"{where}.{k}") for k, v in values.items()}
+    return cls(**kwargs)
+
+
+def _paths(cls: type, prefix: str = "") -> dict[str, str]:
+    """Every field's dotted path, keyed by dotted path and by its last name (when unique)."""
+    out: dict[str, str] = {}
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        path = f"{prefix}{f.name}"
+        out[path] = path  # a section can be set whole (a YAML mapping) or field by field
+        if dataclasses.is_dataclass(hints[f.name]):
+            out.update(_paths(hints[f.name], path + "."))
+    return out
+
+
+def _leaf_index(cls: type) -> dict[str, list[str]]:
+    index: dict[str, list[str]] = {}
+    for path in _paths(cls):
+        index.setdefault(path.rsplit(".", 1)[-1], []).append(path)
+    return index
+
+
+def apply_overrides(values: dict[str, Any], overrides: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """Apply ``(key, yaml_value)`` pairs to a nested config mapping; ``key`` is a dotted path or a unique field
+    name (``lr_llm`` -> ``optim.lr_llm``).
+
+    Raises:
+        ValueError: an unknown or ambiguous key.
+    """
+    full = _paths(TrainConfig)
+    leaves = _leaf_index(TrainConfig)
+    for key, raw in overrides:
+        key = key.replace("-", "_")
+        if key in full:
+            path = key
+        elif len(leaves.get(key, [])) == 1:
+            path = leaves[key][0]
+        elif key in leaves:
+            raise ValueError(f"override {key!r} is ambiguous: use one of {leaves[key]}")
+        else:
+            raise ValueError(f"unknown config field {key!r}")
+        node = values
+        parts = path.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = yaml.safe_load(raw) if raw != "" else ""
+    return values
+
+
+def load_config(path: str | Path | None, overrides: Sequence[tuple[str, str]] = ()) -> TrainConfig:
+    """Read a YAML file (a bare name is looked up in ``training/configs``), apply overrides, build the dataclass."""
+    values: dict[str, Any] = {}
+    if path:
+        file = Path(path)
+        if not file.exists() and (CONFIG_DIR / file).exists():
+            file = CONFIG_DIR / file
+        if not file.exists() and (CONFIG_DIR / f"{file}.yaml").exists():
+            file = CONFIG_DIR / f"{file}.yaml"
+        values = yaml.safe_load(file.read_text()) or {}
+    values = apply_overrides(values, overrides)
+    return from_dict(TrainConfig, values)
+
+
+def save_config(config: TrainConfig, path: str | Path) -> None:
+    """Write the resolved configuration as YAML."""
+    Path(path).write_text(yaml.safe_dump(to_dict(config), sort_keys=False))

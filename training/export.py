@@ -1,0 +1,247 @@
+"""Export a trained checkpoint as a self-contained ``save_pretrained`` directory with a model card.
+
+    python -m training.export --run out/training/stage2 --out molmo_ros/checkpoints/molmo2-tiny-sim
+        [--stage1 out/training/stage1] [--eval-seeds 1000000:1000200] [--dtype float32]
+
+The directory holds ``config.json``, ``generation_config.json``, ``model.safetensors`` (embedding stored in the
+released Molmo2 split), the processor and tokenizer files, ``train_config.yaml`` (the stage-2 run's
+configuration), ``training_curves/`` (both stages' logs and curves), and ``README.md``, a model card with the
+data, the recipe and the evaluation figures. With ``--eval-seeds`` the held-out evaluation
+(:mod:`training.evaluate`) runs on the exported directory and its ``eval.json`` and plots go next to it.
+The node loads it unchanged: ``load_point_model("transformers", OUT)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from molmo_ros.models.tiny import fix_embedding_split
+
+__all__ = ["export", "main", "model_card"]
+
+_COPY = (
+    "config.json",
+    "generation_config.json",
+    "processor_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "chat_template.jinja",
+    "chat_template.json",
+    "preprocessor_config.json",
+    "video_preprocessor_config.json",
+    "train_config.yaml",
+)
+
+
+def _run_summary(run: Path) -> dict[str, Any]:
+    """Steps, time, last losses and the picture control of a run, from its ``log.jsonl``."""
+    log = run / "log.jsonl"
+    if not log.is_file():
+        return {}
+    records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    train = [r for r in records if r.get("event") == "train"]
+    evals = [r for r in records if r.get("event") == "eval"]
+    start = next((r for r in records if r.get("event") == "start"), {})
+    seconds, previous = 0.0, start.get("start_step", 0)
+    for r in train:  # each log line covers the steps since the previous one
+        seconds += r["sec_per_step"] * (r["step"] - previous)
+        previous = r["step"]
+    return {
+        "steps": train[-1]["step"] if train else 0,
+        "train_seconds": round(seconds, 1),
+        "final_train_loss": train[-1]["loss"] if train else None,
+        "parameters": start.get("parameters"),
+        "train_rows": start.get("train_rows"),
+        "evals": [
+            {
+                k: (round(v, 4) if isinstance(v, float) else v)
+                for k, v in r.items()
+                if k not in ("time", "event")
+            }
+            for r in evals
+        ],
+    }
+
+
+def model_card(
+    config: dict[str, Any], stage1: dict[str, Any], stage2: dict[str, Any], evaluation: dict[str, Any] | None
+) -> str:
+    """The README.md of an exported checkpoint."""
+    sizes = config.get("model", {}).get("sizes", {})
+    params = (stage2.get("parameters") or stage1.get("parameters") or {}).get("total")
+    lines = [
+        "---",
+        "library_name: transformers",
+        "pipeline_tag: image-text-to-text",
+        "tags: [molmo2, pointing, robotics, synthetic-data]",
+        "---",
+        "# molmo2-tiny-sim",
+        "",
+        "A `Molmo2ForConditionalGeneration` trained from scratch by molmo_ros's `training/` on pictures of its own",
+        'MuJoCo tabletop simulator. It answers in Molmo2\'s formats (`<points alt="red cup" coords="1 1 512 430">',
+        "red cup</points>`, `Counting the <points ...>cups</points> shows a total of 2.`, `There are none.`) and",
+        "is the default model of the molmo_ros point node. It only knows the simulator's objects (blocks, balls,",
+        "cans, cups, mugs, bowls in ten colours) seen from the simulator's camera.",
+        "",
+        "## Model",
+        f"- {params:,} parameters" if isinstance(params, int) else "- parameters: see config.json",
+        f"- language model: {sizes.get('text_layers')} layers, hidden {sizes.get('text_hidden_size')}; "
+        f"ViT: {sizes.get('vision_layers')} layers, hidden {sizes.get('vision_hidden_size')}, "
+        f"{sizes.get('patch_size')} px patches on {sizes.get('crop_size')} px crops (max {sizes.get('max_crops')} "
+        f"crop + the global view), {sizes.get('image_pooling')} pooling",
+        "- tokenizer: byte-level BPE trained on the training text, digits split one per token, Molmo2 special tokens",
+        "",
+        "## Data",
+        "Rendered by `python -m training.data.build` from simulator seeds in the training range [0, 1000000);",
+        "each scene is shown in several arrangements of its objects. Stage 1: dense captions (objects, counts,",
+        "colours, positions, relations). Stage 2: point to one object, to all of a kind or colour, count with points,",
+        "absent objects (`There are none.`), short questions (colour, yes/no, left of, leftmost / nearest).",
+        "",
+        "## Recipe (Molmo's two stages)",
+        "All parameters train in both stages; AdamW with separate peak learning rates for the ViT, the connector and",
+        "the language model, linear warmup then cosine decay; loss on answer tokens only; stage 2 starts from the",
+        "stage-1 checkpoint. Commands and configurations: `training/README.md`, `train_config.yaml` here.",
+        "",
+        "| stage | steps | rows | final train loss | wall time (s) |",
+        "|---|---|---|---|---|",
+    ]
+    for name, run in (("1: captions", stage1), ("2: pointing mixture", stage2)):
+        if run:
+            lines.append(
+                f"| {name} | {run.get('steps')} | {run.get('train_rows')} | {run.get('final_train_loss')} | "
+                f"{run.get('train_seconds')} |"
+            )
+    lines += [
+        "",
+        "Shuffled-picture control (stage 2, coordinate-digit loss with the right vs rotated pictures):",
+        "",
+    ]
+    for e in stage2.get("evals", []):
+        if "control_digit_loss_right" in e:
+            lines.append(
+                f"- step {e['step']}: right {e['control_digit_loss_right']}, "
+                f"shuffled {e['control_digit_loss_shuffled']}"
+            )
+    lines += ["", "## Evaluation (held-out seeds, through the point node's backend)", ""]
+    if evaluation:
+        lines += [
+            f"Seeds {evaluation.get('seeds')}, {evaluation.get('n_questions')} questions, "
+            f"images {evaluation.get('image_size')} px:",
+            "",
+            "| metric | value |",
+            "|---|---|",
+        ]
+        for key in (
+            "pointing_precision",
+            "pointing_recall",
+            "pointing_f1",
+            "counting_accuracy",
+            "median_point_error_px",
+            "parse_errors",
+            "mean_answer_ms",
+        ):
+            lines.append(f"| {key} | {evaluation.get(key)} |")
+        lines += ["", "![summary](eval_summary.png)", "", "![examples](eval_examples.png)"]
+    else:
+        lines.append(
+            "Not evaluated yet: `python -m training.evaluate --model THIS_DIR --seeds 1000000:1000200`."
+        )
+    lines += [
+        "",
+        "## Limits",
+        "Synthetic scenes only; not a general-purpose model. Real robots need a real Molmo2",
+        "checkpoint (allenai/Molmo2-4B, allenai/Molmo2-8B) through the same node.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def export(
+    run: str | Path,
+    out: str | Path,
+    stage1: str | Path | None = None,
+    dtype: str = "float32",
+    eval_seeds: tuple[int, int] | None = None,
+) -> dict[str, Any]:
+    """Copy ``run/final`` (a stage's export) to ``out`` in ``dtype``, with logs and a model card; optionally
+    evaluate it. Returns the evaluation summary (or an empty dict)."""
+    import torch
+    from transformers import Molmo2ForConditionalGeneration
+
+    run, out = Path(run), Path(out)
+    source = run / "final"
+    if not (source / "config.json").is_file():
+        raise FileNotFoundError(f"{source} holds no exported model; train first")
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    model = Molmo2ForConditionalGeneration.from_pretrained(source, dtype=getattr(torch, dtype))
+    model.save_pretrained(out)
+    fix_embedding_split(out)
+    for name in _COPY:
+        if (source / name).is_file() and not (out / name).is_file():
+            shutil.copy2(source / name, out / name)
+    curves = out / "training_curves"
+    curves.mkdir()
+    for name, path in (("stage1", Path(stage1) if stage1 else None), ("stage2", run)):
+        if path is not None and (path / "log.jsonl").is_file():
+            shutil.copy2(path / "log.jsonl", curves / f"{name}_log.jsonl")
+            if (path / "curves.png").is_file():
+                shutil.copy2(path / "curves.png", curves / f"{name}_curves.png")
+    evaluation: dict[str, Any] = {}
+    if eval_seeds is not None:
+        from molmo_ros.sim import load_sim_config
+        from training.data.scenes import RenderConfig
+        from training.evaluate import evaluate, plot
+
+        sim = load_sim_config()
+        render = RenderConfig(width=sim.image_width, height=sim.image_height, views_per_scene=1)
+        evaluation, questions, scenes = evaluate(str(out), eval_seeds, render, progress=True)
+        evaluation["plots"] = plot(out, evaluation, questions, scenes)
+        evaluation["model"] = out.name
+        (out / "eval.json").write_text(json.dumps(evaluation, indent=2) + "\n")
+    config = (
+        yaml.safe_load((out / "train_config.yaml").read_text())
+        if (out / "train_config.yaml").is_file()
+        else {}
+    )
+    stage1_cfg = Path(stage1) / "final" / "train_config.yaml" if stage1 else None
+    if not config.get("model", {}).get("sizes") and stage1_cfg and stage1_cfg.is_file():
+        config = yaml.safe_load(stage1_cfg.read_text())
+    s1 = _run_summary(Path(stage1)) if stage1 else {}
+    (out / "README.md").write_text(model_card(config, s1, _run_summary(run), evaluation or None))
+    return evaluation
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from training.data.scenes import parse_seed_range
+
+    parser = argparse.ArgumentParser(
+        description="Export a trained run as a save_pretrained directory + model card."
+    )
+    parser.add_argument("--run", required=True, help="the run directory (its final/ is exported)")
+    parser.add_argument("--out", required=True, help="output directory (replaced)")
+    parser.add_argument("--stage1", default="", help="the stage-1 run directory, for the card and curves")
+    parser.add_argument(
+        "--dtype", default="float32", choices=("float32", "bfloat16"), help="stored weight dtype"
+    )
+    parser.add_argument(
+        "--eval-seeds", default="", help="evaluate on these held-out seeds A:B after exporting"
+    )
+    args = parser.parse_args(argv)
+    seeds = parse_seed_range(args.eval_seeds) if args.eval_seeds else None
+    evaluation = export(args.run, args.out, args.stage1 or None, args.dtype, seeds)
+    print(json.dumps({"out": args.out, **{k: v for k, v in evaluation.items() if k != "by_kind"}}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,630 @@
+"""The one training loop both stages share (Molmo's recipe at any size).
+
+* All parameters train; AdamW with three peak learning rates (vision encoder, connector, language model), linear
+  warmup then cosine decay to ``min_lr_ratio`` of the peak; gradient clipping; loss on answer tokens only.
+* Deterministic: seeds for torch and the data order (:mod:`training.batching`); a resumed run continues with the
+  same batches, learning rates and optimizer state (``out_dir/checkpoints/step_N``, the newest is resumed).
+* ``torchrun --nproc_per_node N python -m training.stage2_pointing ...``: with ``WORLD_SIZE`` set, the loop joins
+  the process group (gloo on CPU, nccl on GPU) and wraps the model in DDP, or shards it with FSDP
+  (``parallel: fsdp``); each rank takes its own slice of every global batch.
+* Every ``eval_every`` steps: held-out answer loss, and the *shuffled-picture control*: the loss of pointing and
+  counting answers with the right pictures and with the pictures of the batch rotated by one. If the two do not
+  separate, the model is not using the picture (see ``training/README.md``).
+
+Outputs in ``out_dir``: ``log.jsonl`` (one JSON object per log line / evaluation), ``checkpoints/step_N`` (model,
+processor, optimizer, ``train_config.yaml``), ``final/`` (the exported model, :mod:`training.export`) and
+``curves.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import random
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from training.batching import IGNORE, BatchSource
+from training.config import TrainConfig, load_config, save_config, to_dict
+from training.data.loaders import load_rows
+from training.model import build_new_checkpoint, count_parameters, parameter_groups
+
+__all__ = ["cli_main", "debug_config", "lr_factor", "train"]
+
+CHECKPOINTS = "checkpoints"
+CONFIG_FILE = "train_config.yaml"
+STATE_FILE = "trainer_state.pt"
+
+
+# ------------------------------------------------------------------------------------------ schedule
+
+
+def lr_factor(step: int, total: int, warmup: int, min_ratio: float) -> float:
+    """Multiplier of the peak learning rate at ``step`` (0-based): linear warmup over ``warmup`` steps, then a
+    cosine from 1 down to ``min_ratio`` at ``total``."""
+    if warmup > 0 and step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+# ------------------------------------------------------------------------------------------ distributed
+
+
+class Dist:
+    """The process layout: single process, or torchrun's (``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK``)."""
+
+    def __init__(self) -> None:
+        self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        self.device = torch.device("cpu")
+        if torch.cuda.is_available():
+            self.device = torch.device("cuda", self.local_rank)
+            torch.cuda.set_device(self.device)
+        if self.world_size > 1 and not torch.distributed.is_initialized():
+            backend = "nccl" if self.device.type == "cuda" else "gloo"
+            torch.distributed.init_process_group(backend=backend)
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.world_size > 1:
+            torch.distributed.barrier()
+
+    def mean(self, value: float) -> float:
+        if self.world_size == 1:
+            return value
+        t = torch.tensor([value], dtype=torch.float64, device=self.device)
+        torch.distributed.all_reduce(t)
+        return float(t.item()) / self.world_size
+
+    def close(self) -> None:
+        if self.world_size > 1 and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+
+
+# ------------------------------------------------------------------------------------------ model setup
+
+
+def _corpus(rows: Any, limit: int) -> list[str]:
+    """Text for the tokenizer: prompts and answers of the first ``limit`` rows, chat words, and the default
+    corpus of point formats (so the tags are few tokens even before any pointing data)."""
+    from molmo_ros.models.tiny import default_corpus
+
+    lines = ["user", "assistant", "<|im_start|>user\n", "<|im_start|>assistant\n"]
+    text_rows = rows.select_columns(["prompts", "answers"]).select(range(min(limit, len(rows))))
+    for row in text_rows:
+        lines += list(row["prompts"]) + list(row["answers"])
+    return lines + default_corpus()
+
+
+def _prepare_model(cfg: TrainConfig, rows: Any, dist: Dist, out: Path) -> tuple[Path, dict[str, Any]]:
+    """The directory the model starts from: the newest checkpoint (resume), ``model.init_from``, or a new model
+    built in ``out/init`` (by rank 0)."""
+    latest = latest_checkpoint(out)
+    if latest is not None:
+        return latest, {"resumed_from": str(latest)}
+    if cfg.model.init_from:
+        return Path(cfg.model.init_from), {"init_from": cfg.model.init_from}
+    init_dir = out / "init"
+    report: dict[str, Any] = {}
+    if dist.main:
+        report = build_new_checkpoint(init_dir, cfg.model, _corpus(rows, cfg.model.tokenizer_corpus_rows))
+    dist.barrier()
+    return init_dir, report
+
+
+def latest_checkpoint(out: Path) -> Path | None:
+    """The newest complete checkpoint under ``out/checkpoints`` (one with a trainer state), or None."""
+    root = out / CHECKPOINTS
+    if not root.is_dir():
+        return None
+    done = [p for p in root.glob("step_*") if (p / STATE_FILE).is_file()]
+    return max(done, key=lambda p: int(p.name.split("_")[1])) if done else None
+
+
+def _wrap(model: torch.nn.Module, cfg: TrainConfig, dist: Dist) -> torch.nn.Module:
+    if dist.world_size == 1:
+        return model
+    if cfg.parallel == "ddp":
+        ids = [dist.local_rank] if dist.device.type == "cuda" else None
+        return torch.nn.parallel.DistributedDataParallel(model, device_ids=ids, find_unused_parameters=False)
+    if cfg.parallel == "fsdp":
+        from torch.distributed.fsdp import fully_shard
+
+        for layer in model.model.language_model.layers:
+            fully_shard(layer)
+        for layer in model.model.vision_tower.layers:
+            fully_shard(layer)
+        fully_shard(model)
+        return model
+    raise ValueError(f"parallel must be 'ddp' or 'fsdp', got {cfg.parallel!r}")
+
+
+def _full_state_dict(model: torch.nn.Module, cfg: TrainConfig, dist: Dist) -> dict[str, torch.Tensor] | None:
+    """The unsharded model weights (on every rank for DDP / single; gathered to CPU for FSDP)."""
+    if dist.world_size > 1 and cfg.parallel == "fsdp":
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+        return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    return None
+
+
+def _unwrap(model: torch.nn.Module) -> Any:
+    return model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
+
+
+# ------------------------------------------------------------------------------------------ measuring
+
+
+def _digit_ids(tokenizer: Any) -> torch.Tensor:
+    """Token ids that are a single digit (coordinates and counts are spelled with them)."""
+    return torch.tensor(
+        sorted({tokenizer.convert_tokens_to_ids(str(d)) for d in range(10)}), dtype=torch.long
+    )
+
+
+def answer_losses(model: Any, batch: dict[str, torch.Tensor], digit_ids: torch.Tensor) -> tuple[float, float]:
+    """Mean cross-entropy (nats) over answer tokens, and over the answer's digit tokens only."""
+    out = model(**{k: v for k, v in batch.items() if k != "labels"})
+    logits = out.logits[:, :-1].float()
+    labels = batch["labels"][:, 1:]
+    mask = labels != IGNORE
+    losses = torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), labels.clamp(min=0).reshape(-1), reduction="none"
+    ).reshape(labels.shape)
+    digits = mask & torch.isin(labels, digit_ids.to(labels.device))
+    answer = float(losses[mask].mean()) if mask.any() else float("nan")
+    digit = float(losses[digits].mean()) if digits.any() else float("nan")
+    return answer, digit
+
+
+def shuffled_pictures(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor] | None:
+    """The batch with every example given the next example's picture (rotated by one); None when the pictures
+    differ in crop count (then the rotation would not line up)."""
+    crops = batch["image_num_crops"]
+    if len(crops) < 2 or not bool((crops == crops[0]).all()):
+        return None
+    n = len(crops)
+    pixels = batch["pixel_values"].reshape(n, int(crops[0]), *batch["pixel_values"].shape[1:])
+    shuffled = dict(batch)
+    shuffled["pixel_values"] = torch.roll(pixels, shifts=1, dims=0).reshape(batch["pixel_values"].shape)
+    return shuffled
+
+
+@torch.no_grad()
+def evaluate_losses(
+    model: Any,
+    eval_batches: list[dict[str, torch.Tensor]],
+    control_batches: list[dict[str, torch.Tensor]],
+    digit_ids: torch.Tensor,
+    device: torch.device,
+) -> dict[str, float]:
+    """Held-out answer loss, and the shuffled-picture control on pointing / counting answers."""
+    was_training = model.training
+    model.eval()
+    result: dict[str, float] = {}
+    if eval_batches:
+        values = [answer_losses(model, _to(b, device), digit_ids)[0] for b in eval_batches]
+        result["eval_loss"] = float(np.mean(values))
+    right, wrong, right_d, wrong_d = [], [], [], []
+    for batch in control_batches:
+        shuffled = shuffled_pictures(batch)
+        if shuffled is None:
+            continue
+        a, d = answer_losses(model, _to(batch, device), digit_ids)
+        sa, sd = answer_losses(model, _to(shuffled, device), digit_ids)
+        right.append(a), wrong.append(sa), right_d.append(d), wrong_d.append(sd)
+    if right:
+        result.update(control_loss_right=float(np.mean(right)), control_loss_shuffled=float(np.mean(wrong)))
+        if not all(math.isnan(v) for v in right_d):  # caption answers have no coordinate digits
+            result.update(
+                control_digit_loss_right=float(np.nanmean(right_d)),
+                control_digit_loss_shuffled=float(np.nanmean(wrong_d)),
+            )
+        result["control_gap"] = result["control_loss_shuffled"] - result["control_loss_right"]
+    model.train(was_training)
+    return result
+
+
+def _to(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    return {k: v.to(device) for k, v in batch.items()}
+
+
+def _grad_norms(model: torch.nn.Module) -> dict[str, float]:
+    from training.model import component_of
+
+    sums = {"vit": 0.0, "connector": 0.0, "llm": 0.0}
+    for name, p in model.named_parameters():
+        if p.grad is not None:
+            g = p.grad.detach()
+            g = g.full_tensor() if hasattr(g, "full_tensor") else g
+            sums[component_of(name.removeprefix("module."))] += float(g.float().pow(2).sum())
+    return {f"grad_{k}": math.sqrt(v) for k, v in sums.items()}
+
+
+# ------------------------------------------------------------------------------------------ the loop
+
+
+def debug_config(cfg: TrainConfig) -> TrainConfig:
+    """``--debug``: a tiny model, a few steps, a small rendered set; finishes in seconds on a CPU."""
+    from molmo_ros.models.tiny import Molmo2Sizes
+
+    sizes = replace(Molmo2Sizes.tiny(), max_crops=1, image_pooling=(2, 2), tokenizer_vocab_size=400)
+    init_from = cfg.model.init_from if cfg.model.init_from and Path(cfg.model.init_from).is_dir() else ""
+    model = replace(cfg.model, sizes=sizes, tokenizer_corpus_rows=50, init_from=init_from)
+    data = replace(cfg.data, batch_size=4, max_turns=2, eval_fraction=0.25)
+    optim = replace(cfg.optim, warmup_steps=3, lr_vit=3e-3, lr_connector=3e-3, lr_llm=3e-3)
+    return replace(
+        cfg,
+        model=model,
+        data=data,
+        optim=optim,
+        steps=min(cfg.steps, 30),
+        log_every=5,
+        eval_every=0,
+        save_every=0,
+        keep_checkpoints=1,
+        debug=True,
+        out_dir=cfg.out_dir.rstrip("/") + "_debug",
+    )
+
+
+def _debug_data(cfg: TrainConfig, out: Path) -> str:
+    """A tiny synthetic set for ``--debug`` (2 scenes x 4 views), rendered once into ``out/debug_data``."""
+    from training.data.build import CAPTION_DIR, MIXTURE_DIR, BuildConfig, build
+    from training.data.scenes import RenderConfig
+
+    root = out / "debug_data"
+    name = CAPTION_DIR if cfg.stage == "stage1" else MIXTURE_DIR
+    if not (root / name).is_dir():
+        build(
+            root,
+            BuildConfig(seeds=(0, 2), render=RenderConfig(width=160, height=120, views_per_scene=4)),
+            progress=False,
+        )
+    return str(root / name)
+
+
+def train(cfg: TrainConfig) -> dict[str, Any]:
+    """Run (or resume) the training described by ``cfg``; returns a summary (also the last line of the log)."""
+    from tqdm import tqdm
+    from transformers import AutoProcessor, Molmo2ForConditionalGeneration
+
+    from molmo_ros.models.tiny import fix_embedding_split
+
+    dist = Dist()
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    out = Path(cfg.out_dir)
+    if dist.main:
+        out.mkdir(parents=True, exist_ok=True)
+        if cfg.debug:  # a debug run always starts afresh (the rendered debug data is kept)
+            for name in (CHECKPOINTS, "init", "final", "log.jsonl"):
+                shutil.rmtree(out / name, ignore_errors=True) if name != "log.jsonl" else (out / name).unlink(
+                    missing_ok=True
+                )
+    dist.barrier()
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+
+    data_path = _debug_data(cfg, out) if cfg.debug and not Path(cfg.data.train).exists() else cfg.data.train
+    rows = load_rows(data_path, cfg.data.format)
+    n_eval = max(1, int(len(rows) * cfg.data.eval_fraction)) if len(rows) > 1 else 0
+    train_rows = rows.select(range(len(rows) - n_eval))
+    eval_rows = rows.select(range(len(rows) - n_eval, len(rows)))
+
+    start_dir, init_report = _prepare_model(cfg, train_rows, dist, out)
+    model = Molmo2ForConditionalGeneration.from_pretrained(start_dir, dtype=torch.float32).to(dist.device)
+    processor = AutoProcessor.from_pretrained(start_dir)
+    model.train()
+    counts = count_parameters(model)
+    wrapped = _wrap(model, cfg, dist)
+
+    o = cfg.optim
+    lrs = {"vit": o.lr_vit, "connector": o.lr_connector, "llm": o.lr_llm}
+    groups = parameter_groups(model, lrs, o.weight_decay)
+    optimizer = torch.optim.AdamW(groups, lr=o.lr_llm, betas=o.betas, eps=o.eps, fused=False)
+    start_step = 0
+    state_file = start_dir / STATE_FILE
+    if state_file.is_file():
+        state = torch.load(state_file, map_location="cpu", weights_only=False)
+        optimizer.load_state_dict(state["optimizer"])
+        start_step = int(state["step"])
+        torch.set_rng_state(state["torch_rng"])
+
+    source = BatchSource(
+        train_rows,
+        processor,
+        cfg.data.batch_size,
+        cfg.data.max_turns,
+        cfg.data.max_seq_len,
+        cfg.seed,
+        dist.world_size,
+        dist.rank,
+    )
+    eval_source = BatchSource(
+        eval_rows, processor, cfg.data.batch_size, cfg.data.max_turns, cfg.data.max_seq_len, cfg.seed + 1
+    )
+    control_source = BatchSource(
+        eval_rows,
+        processor,
+        cfg.data.batch_size,
+        1,
+        cfg.data.max_seq_len,
+        cfg.seed + 2,
+        styles=cfg.data.control_styles,
+    )
+    n_eval_batches = 2 if cfg.debug else 4
+    eval_batches = [eval_source[i] for i in range(n_eval_batches)] if len(eval_rows) else []
+    control_batches = []
+    if len(eval_rows) and any(s in cfg.data.control_styles for r in eval_rows["styles"] for s in r):
+        control_batches = [control_source[i] for i in range(n_eval_batches)]
+    digit_ids = _digit_ids(processor.tokenizer)
+
+    loader = torch.utils.data.DataLoader(
+        source,
+        batch_size=None,
+        sampler=range(start_step, cfg.steps),
+        num_workers=cfg.data.num_workers,
+        persistent_workers=False,
+    )
+    log_file = out / "log.jsonl"
+    header = {
+        "event": "start",
+        "stage": cfg.stage,
+        "start_step": start_step,
+        "world_size": dist.world_size,
+        "threads": torch.get_num_threads(),
+        "parameters": counts,
+        "train_rows": len(train_rows),
+        "eval_rows": len(eval_rows),
+        "data": data_path,
+        **init_report,
+    }
+    _log(dist, log_file, header)
+
+    def evaluation(step: int) -> dict[str, Any]:
+        record = {
+            "event": "eval",
+            "step": step,
+            **evaluate_losses(model, eval_batches, control_batches, digit_ids, dist.device),
+        }
+        _log(dist, log_file, record)
+        return record
+
+    if start_step == 0 and cfg.eval_every > 0:
+        evaluation(0)
+    bar = tqdm(
+        total=cfg.steps,
+        initial=start_step,
+        desc=cfg.stage,
+        disable=not dist.main,
+        unit="step",
+        file=sys.stderr,
+    )
+    t0, tokens, window_loss = time.perf_counter(), 0, []
+    step = start_step
+    last_eval: dict[str, Any] = {}
+    for step, batch in zip(range(start_step, cfg.steps), loader, strict=False):
+        factor = lr_factor(step, cfg.steps, o.warmup_steps, o.min_lr_ratio)
+        for group in optimizer.param_groups:
+            group["lr"] = group["base_lr"] * factor
+        batch = _to(batch, dist.device)
+        loss = wrapped(**batch).loss
+        loss.backward()
+        norms = _grad_norms(wrapped) if (step + 1) % cfg.log_every == 0 else {}
+        if o.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(wrapped.parameters(), o.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        window_loss.append(float(loss.detach()))
+        tokens += int(batch["attention_mask"].sum())
+        bar.update(1)
+        if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
+            elapsed = time.perf_counter() - t0
+            mean_loss = dist.mean(float(np.mean(window_loss)))
+            record = {
+                "event": "train",
+                "step": step + 1,
+                "loss": round(mean_loss, 5),
+                "lr_llm": o.lr_llm * factor,
+                "sec_per_step": round(elapsed / len(window_loss), 4),
+                "tokens_per_sec": round(tokens * dist.world_size / elapsed, 1),
+                **norms,
+            }
+            _log(dist, log_file, record)
+            bar.set_postfix(loss=f"{mean_loss:.3f}")
+            t0, tokens, window_loss = time.perf_counter(), 0, []
+        if cfg.eval_every > 0 and (step + 1) % cfg.eval_every == 0 and step + 1 < cfg.steps:
+            last_eval = evaluation(step + 1)
+        if cfg.save_every > 0 and (step + 1) % cfg.save_every == 0 and step + 1 < cfg.steps:
+            _save_checkpoint(out, step + 1, wrapped, model, processor, optimizer, cfg, dist)
+    bar.close()
+    final_step = max(step + 1, start_step) if cfg.steps > start_step else start_step
+    last_eval = evaluation(final_step)
+    _save_checkpoint(out, final_step, wrapped, model, processor, optimizer, cfg, dist)
+    final = out / "final"
+    if dist.main:
+        full = _full_state_dict(wrapped, cfg, dist)
+        if final.exists():
+            shutil.rmtree(final)
+        model.save_pretrained(final, state_dict=full) if full is not None else model.save_pretrained(final)
+        fix_embedding_split(final)
+        processor.save_pretrained(final)
+        save_config(cfg, final / CONFIG_FILE)
+        _plot_curves(log_file, out / "curves.png")
+    elif cfg.parallel == "fsdp" and dist.world_size > 1:
+        _full_state_dict(wrapped, cfg, dist)
+    summary = {
+        **{k: v for k, v in last_eval.items() if k != "event"},
+        "event": "end",
+        "step": final_step,
+        "final": str(final),
+    }
+    _log(dist, log_file, summary)
+    dist.barrier()
+    dist.close()
+    return summary
+
+
+def _log(dist: Dist, file: Path, record: dict[str, Any]) -> None:
+    if not dist.main:
+        return
+    record = {"time": round(time.time(), 1), **record}
+    with file.open("a") as handle:
+        handle.write(json.dumps(record) + "\n")
+    if record.get("event") in ("eval", "start", "end"):
+        print(json.dumps(record), file=sys.stderr, flush=True)
+
+
+def _save_checkpoint(
+    out: Path,
+    step: int,
+    wrapped: torch.nn.Module,
+    model: Any,
+    processor: Any,
+    optimizer: torch.optim.Optimizer,
+    cfg: TrainConfig,
+    dist: Dist,
+) -> None:
+    """A resumable checkpoint: model (save_pretrained), processor, optimizer + step + RNG, the config."""
+    from molmo_ros.models.tiny import fix_embedding_split
+
+    full = _full_state_dict(wrapped, cfg, dist)
+    path = out / CHECKPOINTS / f"step_{step}"
+    if cfg.parallel == "fsdp" and dist.world_size > 1:
+        import torch.distributed.checkpoint as dcp
+        from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
+
+        dcp.save(
+            {"optimizer": get_optimizer_state_dict(wrapped, optimizer)}, checkpoint_id=str(path / "optimizer")
+        )
+    if dist.main:
+        path.mkdir(parents=True, exist_ok=True)
+        model.save_pretrained(path, state_dict=full) if full is not None else model.save_pretrained(path)
+        fix_embedding_split(path)
+        processor.save_pretrained(path)
+        save_config(cfg, path / CONFIG_FILE)
+        state = {"step": step, "torch_rng": torch.get_rng_state(), "config": to_dict(cfg)}
+        if not (cfg.parallel == "fsdp" and dist.world_size > 1):
+            state["optimizer"] = optimizer.state_dict()
+        torch.save(state, path / STATE_FILE)
+        done = sorted(
+            (p for p in (out / CHECKPOINTS).glob("step_*")), key=lambda p: int(p.name.split("_")[1])
+        )
+        for old in done[: -cfg.keep_checkpoints]:
+            shutil.rmtree(old, ignore_errors=True)
+    dist.barrier()
+
+
+def _plot_curves(log_file: Path, png: Path) -> None:
+    """Training loss, held-out loss and the picture control against steps."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    records = [json.loads(line) for line in log_file.read_text().splitlines() if line.strip()]
+    train = [r for r in records if r.get("event") == "train"]
+    evals = [r for r in records if r.get("event") == "eval"]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    axes[0].plot([r["step"] for r in train], [r["loss"] for r in train], label="train loss")
+    if any("eval_loss" in r for r in evals):
+        axes[0].plot(
+            [r["step"] for r in evals if "eval_loss" in r],
+            [r["eval_loss"] for r in evals if "eval_loss" in r],
+            "o-",
+            label="held-out loss",
+        )
+    axes[0].set_xlabel("step")
+    axes[0].set_ylabel("answer loss (nats/token)")
+    axes[0].legend()
+    ctl = [r for r in evals if "control_digit_loss_right" in r]
+    if ctl:
+        axes[1].plot(
+            [r["step"] for r in ctl],
+            [r["control_digit_loss_right"] for r in ctl],
+            "o-",
+            label="right picture",
+        )
+        axes[1].plot(
+            [r["step"] for r in ctl],
+            [r["control_digit_loss_shuffled"] for r in ctl],
+            "o-",
+            label="shuffled pictures",
+        )
+        axes[1].set_ylabel("coordinate-digit loss (nats/token)")
+        axes[1].set_xlabel("step")
+        axes[1].legend()
+    fig.tight_layout()
+    fig.savefig(png, dpi=100)
+    plt.close(fig)
+
+
+# ------------------------------------------------------------------------------------------ command line
+
+
+def cli_main(default_config: str, argv: Sequence[str] | None = None) -> int:
+    """Shared command line of the entry points: ``--config FILE``, ``--set key=value``, ``--KEY value``,
+    ``--debug``, ``--out_dir DIR``."""
+    parser = argparse.ArgumentParser(description=f"Train with {default_config} (see training/README.md).")
+    parser.add_argument(
+        "--config", default=default_config, help="YAML file (a name in training/configs/ works)"
+    )
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field"
+    )
+    parser.add_argument("--debug", action="store_true", help="tiny model, few steps, small data (seconds)")
+    args, rest = parser.parse_known_args(argv)
+    overrides = []
+    for item in args.set:
+        if "=" not in item:
+            parser.error(f"--set needs KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        overrides.append((key, value))
+    i = 0
+    while i < len(rest):
+        token = rest[i]
+        if not token.startswith("--"):
+            parser.error(f"unexpected argument {token!r}")
+        if "=" in token:
+            key, value = token[2:].split("=", 1)
+            i += 1
+        else:
+            if i + 1 >= len(rest):
+                parser.error(f"{token} needs a value")
+            key, value = token[2:], rest[i + 1]
+            i += 2
+        overrides.append((key, value))
+    try:
+        cfg = load_config(args.config, overrides)
+    except ValueError as exc:
+        parser.error(str(exc))
+    if args.debug:
+        cfg = debug_config(cfg)
+    summary = train(cfg)
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(json.dumps(summary))
+    return 0
+
+
+with contextlib.suppress(Exception):  # quieter transformers progress bars in training logs
+    from transformers.utils import logging as _hf_logging
+
+    _hf_logging.disable_progress_bar()
