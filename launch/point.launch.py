@@ -22,6 +22,7 @@ ARGUMENTS = {
     "target_frame": "frame of the returned 3D points",
     "server_url": "openai backend: server base URL",
     "params_file": "parameter file replacing config/point.yaml",
+    "use_sim_time": "true when the camera is stamped with simulated time (/clock), as the MuJoCo bridge does",
 }
 
 
@@ -31,6 +32,8 @@ def launch_setup(context, *args, **kwargs):
         Path(get_package_share_directory("molmo_ros")) / "config" / "point.yaml"
     )
     overrides = {name: value for name, value in values.items() if value != ""}
+    if "use_sim_time" in overrides:
+        overrides["use_sim_time"] = overrides["use_sim_time"].lower() == "true"
     return [
         Node(
             package="molmo_ros",

@@ -19,6 +19,9 @@ from molmo_ros.errors import ErrorCode, MolmoRosError
 
 T = TypeVar("T")
 
+# A frame this far (s) from the node's clock was stamped by another clock (simulated vs wall time).
+CLOCK_MISMATCH_S = 86_400.0
+
 
 @dataclass(frozen=True)
 class Stamped(Generic[T]):
@@ -108,6 +111,12 @@ class FrameSynchronizer(Generic[T]):
         if info is None:
             raise MolmoRosError("no CameraInfo received yet for the camera", ErrorCode.NO_CAMERA_INFO)
         age = (now_ns - pair[0].stamp_ns) * 1e-9
+        if max_age_s > 0 and abs(age) > CLOCK_MISMATCH_S:
+            raise MolmoRosError(
+                f"latest RGB-D frame is stamped {age:.0f} s away from this node's clock: the camera and "
+                "this node use different clocks (set use_sim_time the same for both)",
+                ErrorCode.STALE_FRAME,
+            )
         if max_age_s > 0 and age > max_age_s:
             raise MolmoRosError(
                 f"latest RGB-D frame is {age:.2f} s old (limit {max_age_s:.2f} s)", ErrorCode.STALE_FRAME

@@ -17,6 +17,7 @@ OVERRIDES = {
     "camera_info_topic": "camera_info_topic",
     "target_frame": "target_frame",
     "server_url": "server_url",
+    "use_sim_time": "use_sim_time",
 }
 
 

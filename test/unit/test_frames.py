@@ -74,3 +74,13 @@ def test_stale_frame_and_missing_camera_info():
 def test_negative_slop_is_rejected():
     with pytest.raises(ValueError, match="slop_ns"):
         FrameSynchronizer(slop_ns=-1)
+
+
+def test_a_frame_from_another_clock_says_so():
+    sync = FrameSynchronizer(slop_ns=0)
+    sync.set_camera_info("K")
+    sync.add_rgb(Stamped(5 * 10**9, "cam", image(1)))  # simulated time: 5 s
+    sync.add_depth(Stamped(5 * 10**9, "cam", depth(1.0)))
+    with pytest.raises(MolmoRosError, match="use_sim_time") as info:
+        sync.latest(1_795_000_000 * 10**9, 2.0)  # wall clock
+    assert info.value.code == ErrorCode.STALE_FRAME
