@@ -27,13 +27,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-import rclpy
 from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import PointStamped
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.action.server import ServerGoalHandle
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image, JointState
@@ -46,6 +44,7 @@ from molmo_ros.conversions import image_to_numpy
 from molmo_ros.errors import ErrorCode, MolmoRosError
 from molmo_ros.geometry import CameraIntrinsics, RigidTransform, depth_to_meters
 from molmo_ros.nodes.parameters import current_values, declare_from_config, validating_callback
+from molmo_ros.nodes.runner import run_node
 from molmo_ros.planning import config as planner_config
 from molmo_ros.planning.grasp import GraspSettings, Workspace
 from molmo_ros.planning.perception import PerceptionSettings
@@ -580,20 +579,7 @@ class OraclePointNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args if args is not None else sys.argv)
-    node = PickNode()
-    executor = MultiThreadedExecutor(num_threads=4)
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        executor.shutdown()
-        node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
+    return run_node(PickNode, args, threads=4)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import threading
 from collections.abc import Callable, Sequence
 
 import rclpy
@@ -24,11 +26,15 @@ def run_node(
     node = make_node()
     executor = MultiThreadedExecutor(num_threads=threads(node) if callable(threads) else threads)
     executor.add_node(node)
+    # Spin from the start, so the node takes in messages while `start` does slow work (loading a model).
+    spinner = threading.Thread(target=_spin, args=(executor,), daemon=True)
+    spinner.start()
     try:
         if start is not None:
             start(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
+        while spinner.is_alive():
+            spinner.join(timeout=0.5)
+    except KeyboardInterrupt:
         pass
     finally:
         executor.shutdown()
@@ -36,3 +42,8 @@ def run_node(
         if rclpy.ok():
             rclpy.shutdown()
     return 0
+
+
+def _spin(executor: MultiThreadedExecutor) -> None:
+    with contextlib.suppress(ExternalShutdownException):
+        executor.spin()
