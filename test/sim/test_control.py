@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
+from molmo_ros.planning.grasp import grasp_points, top_down_rotation
 from molmo_ros.sim import robot
 from molmo_ros.sim.errors import IKError, SimError, TrajectoryError
-from molmo_ros.sim.grasp import grasp_points, top_down_rotation
 from molmo_ros.sim.ik import solve_ik
 from molmo_ros.sim.layout import SceneLayout, place_object
 from molmo_ros.sim.simulator import Simulator
