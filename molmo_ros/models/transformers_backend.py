@@ -429,16 +429,7 @@ class TransformersPointModel(PointModel):
         output = self._model.generate(
             **inputs, max_new_tokens=self.max_new_tokens, do_sample=False, num_beams=1, use_cache=True
         )
-        new_tokens = output[0, prompt_len:]
-        text = self._processor.decode(new_tokens, skip_special_tokens=True)
-        self._sync()
-        model_ms = (time.perf_counter() - start) * 1000.0
-        return RawAnswer(
-            text=text.strip(),
-            preprocess_ms=preprocess_ms,
-            model_ms=model_ms,
-            meta={"prompt_tokens": prompt_len, "new_tokens": int(new_tokens.shape[0])},
-        )
+        return self._answer(output, prompt_len, self._processor.decode, preprocess_ms, start)
 
     def _generate_molmo1(self, image: np.ndarray, prompt: str) -> RawAnswer:
         import torch
@@ -464,14 +455,19 @@ class TransformersPointModel(PointModel):
         with torch.autocast(device_type=device_type, dtype=self._model.dtype, enabled=use_autocast):
             output = self._model.generate_from_batch(inputs, config, tokenizer=self._processor.tokenizer)
         prompt_len = int(inputs["input_ids"].shape[1])
+        return self._answer(output, prompt_len, self._processor.tokenizer.decode, preprocess_ms, start)
+
+    def _answer(
+        self, output: Any, prompt_len: int, decode: Any, preprocess_ms: float, start: float
+    ) -> RawAnswer:
+        """The new tokens of `output` (batch of one) decoded, with the time since `start` as the model's."""
         new_tokens = output[0, prompt_len:]
-        text = self._processor.tokenizer.decode(new_tokens, skip_special_tokens=True)
+        text = decode(new_tokens, skip_special_tokens=True)
         self._sync()
-        model_ms = (time.perf_counter() - start) * 1000.0
         return RawAnswer(
             text=text.strip(),
             preprocess_ms=preprocess_ms,
-            model_ms=model_ms,
+            model_ms=(time.perf_counter() - start) * 1000.0,
             meta={"prompt_tokens": prompt_len, "new_tokens": int(new_tokens.shape[0])},
         )
 
