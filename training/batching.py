@@ -12,6 +12,7 @@ examples, so a resumed or a multi-process run sees exactly the data a single uni
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,145 @@ class Encoded:
     image_token_pooling: torch.Tensor
     image_grids: torch.Tensor
     image_num_crops: torch.Tensor
+    patch_colour: torch.Tensor | None = None
+    patch_kind: torch.Tensor | None = None
+    pointer_positions: torch.Tensor | None = None
+    pointer_targets: torch.Tensor | None = None
+    pointer_xy: torch.Tensor | None = None
+
+
+# ------------------------------------------------------------------------------------------ auxiliary targets
+
+
+def _class_names() -> tuple[list[str], list[str]]:
+    from molmo_ros.sim.catalogue import COLOURS, KINDS
+
+    return list(COLOURS), list(KINDS)
+
+
+def aux_class_counts() -> tuple[int, int]:
+    """Classes of the auxiliary patch targets: ``(colours + 1, kinds + 1)`` (class 0 = no object)."""
+    colours, kinds = _class_names()
+    return len(colours) + 1, len(kinds) + 1
+
+
+def object_patch_fractions(
+    image_processor: Any, mask: Any, objects: list[dict[str, Any]]
+) -> dict[int, torch.Tensor]:
+    """For every object with mask pixels, the fraction of each patch it covers, ``(crops * patches,)``, keyed by
+    its mask index. Each object's binary mask goes through the model's own image processor (three objects per RGB
+    picture), so the patches see the same resize and tiling as the camera picture."""
+    import numpy as np
+    from PIL import Image
+
+    index = np.asarray(mask)
+    present = [o for o in objects if o.get("pixels", 0) > 0]
+    out: dict[int, torch.Tensor] = {}
+    for start in range(0, len(present), 3):
+        group = present[start : start + 3]
+        rgb = np.zeros((*index.shape, 3), dtype=np.uint8)
+        for c, o in enumerate(group):
+            rgb[..., c] = np.where(index == int(o["index"]), 255, 0)
+        pixels = image_processor([Image.fromarray(rgb)], return_tensors="pt")["pixel_values"]
+        crops, patches, flat = pixels.shape
+        frac = ((pixels.reshape(crops * patches, flat // 3, 3) + 1.0) * 0.5).clamp(0, 1).mean(dim=1)
+        for c, o in enumerate(group):
+            out[int(o["index"])] = frac[:, c]
+    return out
+
+
+def patch_targets(
+    n_patches: int, fractions: dict[int, torch.Tensor], objects: list[dict[str, Any]]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-patch soft targets for the auxiliary vision loss: the fraction of each patch covered by each colour
+    (and each kind), the rest going to class 0 ("no object").
+
+    Returns:
+        ``(colour, kind)``: float tensors ``(n_patches, n_colours + 1)`` and ``(n_patches, n_kinds + 1)``.
+    """
+    colours, kinds = _class_names()
+    colour = torch.zeros((n_patches, len(colours) + 1))
+    kind = torch.zeros((n_patches, len(kinds) + 1))
+    for o in objects:
+        f = fractions.get(int(o["index"]))
+        if f is None:
+            continue
+        colour[:, 1 + colours.index(o["colour"])] += f
+        kind[:, 1 + kinds.index(o["kind"])] += f
+    colour[:, 0] = (1.0 - colour[:, 1:].sum(dim=1)).clamp(min=0)
+    kind[:, 0] = (1.0 - kind[:, 1:].sum(dim=1)).clamp(min=0)
+    return colour / colour.sum(dim=1, keepdim=True), kind / kind.sum(dim=1, keepdim=True)
+
+
+def token_fractions(patch_fraction: torch.Tensor, pooling: torch.Tensor) -> torch.Tensor:
+    """Patch fractions ``(patches,)`` -> the mean over each image token's pooled patches, for the valid tokens
+    (the connector's output rows), ``(tokens,)``."""
+    valid = pooling >= 0
+    keep = valid.any(-1)
+    values = (patch_fraction[pooling.clamp(min=0)] * valid).sum(-1) / valid.sum(-1).clamp(min=1)
+    return values[keep]
+
+
+def pointer_targets(
+    encoded: Encoded,
+    answers: list[tuple[str, str]],
+    fractions: dict[int, torch.Tensor],
+    objects: list[dict[str, Any]],
+    digit_ids: set[int],
+    size: tuple[int, int] = (1, 1),
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Targets of the auxiliary pointer loss for the single-object ``point`` answers of an example.
+
+    For every coordinate digit of such an answer (the digits after the leading ``1 1``), the query is the
+    position that predicts it, and the target a distribution over the picture's image tokens: the share of the
+    pointed object's mask in each token.
+
+    Returns:
+        ``(positions (Q,), targets (Q, image tokens), xy (Q, 2))``: ``xy`` is the pointed object's ``(x, y)`` as
+        fractions of the picture at the query of the first coordinate digit and NaN at the others (their states
+        can read the digits written before, so only the first one must come from the picture); empty when the
+        example has no such answer.
+    """
+    width, height = size
+    by_label = {f"{o['colour']} {o['kind']}": o for o in objects}
+    ids = encoded.input_ids.tolist()
+    labels = encoded.labels.tolist()
+    positions: list[int] = []
+    targets: list[torch.Tensor] = []
+    xy: list[torch.Tensor] = []
+    # Answers appear in order in the labels; walk the labelled spans.
+    spans: list[tuple[int, int]] = []
+    i = 0
+    while i < len(labels):
+        if labels[i] != IGNORE:
+            j = i
+            while j < len(labels) and labels[j] != IGNORE:
+                j += 1
+            spans.append((i, j))
+            i = j
+        else:
+            i += 1
+    for (style, label), (a, b) in zip(answers, spans, strict=False):
+        obj = by_label.get(label) if style == "point" else None
+        if obj is None or int(obj["index"]) not in fractions:
+            continue
+        tokens = token_fractions(fractions[int(obj["index"])], encoded.image_token_pooling)
+        if float(tokens.sum()) <= 0:
+            continue
+        target = tokens / tokens.sum()
+        digits = [k for k in range(a, b) if ids[k] in digit_ids]
+        for k in digits[2:]:
+            positions.append(k - 1)
+            targets.append(target)
+            # (x, y) of the point, 0-1; NaN after the first digit, whose state can read the digits already written.
+            first = k == digits[2]
+            value = (
+                [float(obj["point"][0]) / width, float(obj["point"][1]) / height] if first else [math.nan] * 2
+            )
+            xy.append(torch.tensor(value))
+    if not positions:
+        return torch.zeros((0,), dtype=torch.long), torch.zeros((0, 0)), torch.zeros((0, 2))
+    return torch.tensor(positions, dtype=torch.long), torch.stack(targets), torch.stack(xy)
 
 
 def encode_example(processor: Any, image: Any, turns: list[tuple[str, str]], max_len: int) -> Encoded:
@@ -95,7 +235,7 @@ def collate(examples: list[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
         attention[i, :n] = 1
         pooling.append(torch.where(e.image_token_pooling >= 0, e.image_token_pooling + offset, -1))
         offset += e.pixel_values.shape[0] * e.pixel_values.shape[1]
-    return {
+    out = {
         "input_ids": input_ids,
         "attention_mask": attention,
         "labels": labels,
@@ -105,6 +245,23 @@ def collate(examples: list[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
         "image_grids": torch.cat([e.image_grids for e in examples], dim=0),
         "image_num_crops": torch.cat([e.image_num_crops for e in examples], dim=0),
     }
+    if all(e.patch_colour is not None for e in examples):
+        out["aux_colour"] = torch.cat([e.patch_colour for e in examples], dim=0)  # type: ignore[misc]
+        out["aux_kind"] = torch.cat([e.patch_kind for e in examples], dim=0)  # type: ignore[misc]
+        rows, cols, tgts, xys = [], [], [], []
+        for i, e in enumerate(examples):
+            if e.pointer_positions is not None and len(e.pointer_positions):
+                rows.append(torch.full_like(e.pointer_positions, i))
+                cols.append(e.pointer_positions)
+                tgts.append(e.pointer_targets)
+                xys.append(e.pointer_xy)
+        widths = {int(t.shape[1]) for t in tgts}
+        if tgts and len(widths) == 1:  # same image-token count in every picture (one crop layout)
+            out["aux_ptr_rows"] = torch.cat(rows)
+            out["aux_ptr_cols"] = torch.cat(cols)
+            out["aux_ptr_targets"] = torch.cat(tgts)
+            out["aux_ptr_xy"] = torch.cat(xys)
+    return out
 
 
 def global_indices(n_rows: int, seed: int, start: int, count: int) -> list[int]:
@@ -132,6 +289,8 @@ class BatchSource(torch.utils.data.Dataset):
         max_len: token limit per example.
         seed: data-order seed; pad_id: padding token id.
         styles: keep only turns of these styles (empty: all); rows left without a turn are skipped.
+        aux_targets: add per-patch colour / kind targets from the rows' ``mask`` and ``objects`` columns
+            (:func:`patch_targets`) as ``aux_colour`` / ``aux_kind``; rows without them get none.
     """
 
     def __init__(
@@ -145,11 +304,16 @@ class BatchSource(torch.utils.data.Dataset):
         world_size: int = 1,
         rank: int = 0,
         styles: tuple[str, ...] = (),
+        aux_targets: bool = False,
     ) -> None:
         self.rows, self.processor = rows, processor
         self.batch_size, self.max_turns, self.max_len = batch_size, max_turns, max_len
         self.seed, self.world_size, self.rank = seed, world_size, rank
         self.styles = styles
+        self.aux_targets = aux_targets and {"mask", "objects"} <= set(getattr(rows, "column_names", []))
+        self._fractions: dict[int, dict[int, torch.Tensor]] = {}
+        tokenizer = processor.tokenizer
+        self.digit_ids = {int(tokenizer.convert_tokens_to_ids(str(d))) for d in range(10)}
         self.pad_id = int(processor.tokenizer.pad_token_id)
 
     def __len__(self) -> int:
@@ -167,7 +331,26 @@ class BatchSource(torch.utils.data.Dataset):
         rng.shuffle(turns)
         turns = turns[: rng.randint(1, min(self.max_turns, len(turns)))]
         image = row["image"].convert("RGB")
-        return encode_example(self.processor, image, [(q, a) for q, a, _ in turns], self.max_len)
+        encoded = encode_example(self.processor, image, [(q, a) for q, a, _ in turns], self.max_len)
+        if self.aux_targets:
+            import json
+            import re
+
+            objects = json.loads(row["objects"])
+            fractions = self._fractions.get(row_index)
+            if fractions is None:  # the masks through the processor: cached, a row comes back every epoch
+                fractions = object_patch_fractions(self.processor.image_processor, row["mask"], objects)
+                self._fractions[row_index] = fractions
+            n_patches = encoded.pixel_values.shape[0] * encoded.pixel_values.shape[1]
+            encoded.patch_colour, encoded.patch_kind = patch_targets(n_patches, fractions, objects)
+            answers = []
+            for _, a, style in turns:
+                match = re.search(r'alt="([^"]*)"', a)
+                answers.append((style, match.group(1) if match else ""))
+            encoded.pointer_positions, encoded.pointer_targets, encoded.pointer_xy = pointer_targets(
+                encoded, answers, fractions, objects, self.digit_ids, image.size
+            )
+        return encoded
 
     def __getitem__(self, step: int) -> dict[str, torch.Tensor]:
         global_batch = self.batch_size * self.world_size

@@ -2,7 +2,7 @@
 
 One :class:`TrainConfig` describes a run of either stage; the two stages differ only in their YAML files
 (``training/configs/stage1_caption.yaml``, ``stage2_pointing.yaml``). Nested sections are dataclasses
-(:class:`ModelConfig`, :class:`OptimConfig`, :class:`DataConfig`); the model sizes reuse
+(:class:`ModelConfig`, :class:`OptimConfig`, :class:`DataConfig`, :class:`AuxConfig`); the model sizes reuse
 :class:`molmo_ros.models.tiny.Molmo2Sizes`.
 
 Overrides, applied after the YAML file, in order::
@@ -28,6 +28,7 @@ import yaml
 from molmo_ros.models.tiny import Molmo2Sizes
 
 __all__ = [
+    "AuxConfig",
     "DataConfig",
     "ModelConfig",
     "OptimConfig",
@@ -82,6 +83,36 @@ class OptimConfig:
 
 
 @dataclass
+class AuxConfig:
+    """Training-only auxiliary vision loss: our stand-in for Molmo's pretrained (CLIP / SigLIP) vision encoder,
+    which cannot be downloaded here. Linear heads read the ViT patch features (and the connector's image tokens)
+    and predict, per patch / token, which object colour and kind covers it (soft targets from the rendered masks,
+    :func:`training.batching.patch_targets`). The heads are not part of the exported model."""
+
+    patch_weight: float = 0.0  # weight of the per-patch colour + kind loss on the ViT output (0 = off)
+    token_weight: float = 0.0  # weight of the per-token colour + kind loss on the connector output (0 = off)
+    object_weight: float = 5.0  # extra weight of patches / tokens that an object covers (x (1 + w * covered))
+    pointer_weight: float = (
+        0.0  # weight of the pointer loss: LM states at coordinate digits -> the object's tokens
+    )
+    pointer_layer: int = 2  # LM layer whose hidden states the pointer loss reads (0 = embeddings)
+    pointer_dim: int = 64  # width of the pointer's query / key projections
+    attention_weight: float = (
+        0.0  # weight of the attention loss: LM heads at coordinate digits -> the object's tokens
+    )
+    attention_layers: tuple[int, ...] = (
+        2,
+    )  # LM layers (0-based) whose first head(s) the attention loss guides
+    attention_heads: int = 1  # heads per guided layer (the first ones); the rest stay free
+    coord_weight: float = (
+        0.0  # weight of the coordinate loss: LM states at coordinate digits -> the point (x, y)
+    )
+    coord_layer: int = -1  # LM hidden-state index the coordinate loss reads (-1 = the last layer's output)
+    lr: float = 3e-3  # peak learning rate of the auxiliary heads (same warmup + cosine)
+    end_ratio: float = 1.0  # the aux weights fall linearly to this fraction of themselves at the last step
+
+
+@dataclass
 class DataConfig:
     """Where the examples come from and how they are batched."""
 
@@ -110,6 +141,7 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    aux: AuxConfig = field(default_factory=AuxConfig)
     log_every: int = 10  # steps between log lines (loss, lr, speed)
     eval_every: int = 200  # steps between held-out loss + picture-control measurements (0 = only at the end)
     save_every: int = 500  # steps between resumable checkpoints (0 = only at the end)

@@ -10,6 +10,9 @@
 * Every ``eval_every`` steps: held-out answer loss, and the *shuffled-picture control*: the loss of pointing and
   counting answers with the right pictures and with the pictures of the batch rotated by one. If the two do not
   separate, the model is not using the picture (see ``training/README.md``).
+* Optional training-only auxiliary losses (``aux:``, :class:`training.config.AuxConfig`, :class:`AuxHeads`): dense
+  colour / kind targets on the ViT patches and image tokens from the rendered masks (our stand-in for a pretrained
+  vision encoder), attention / pointer / coordinate guidance at the coordinate digits. Their heads are not exported.
 
 Outputs in ``out_dir``: ``log.jsonl`` (one JSON object per log line / evaluation), ``checkpoints/step_N`` (model,
 processor, optimizer, ``train_config.yaml``), ``final/`` (the exported model, :mod:`training.export`) and
@@ -180,7 +183,7 @@ def _digit_ids(tokenizer: Any) -> torch.Tensor:
 
 def answer_losses(model: Any, batch: dict[str, torch.Tensor], digit_ids: torch.Tensor) -> tuple[float, float]:
     """Mean cross-entropy (nats) over answer tokens, and over the answer's digit tokens only."""
-    out = model(**{k: v for k, v in batch.items() if k != "labels"})
+    out = model(**{k: v for k, v in batch.items() if k != "labels" and not k.startswith("aux_")})
     logits = out.logits[:, :-1].float()
     labels = batch["labels"][:, 1:]
     mask = labels != IGNORE
@@ -255,6 +258,145 @@ def _grad_norms(model: torch.nn.Module) -> dict[str, float]:
             g = g.full_tensor() if hasattr(g, "full_tensor") else g
             sums[component_of(name.removeprefix("module."))] += float(g.float().pow(2).sum())
     return {f"grad_{k}": math.sqrt(v) for k, v in sums.items()}
+
+
+# ------------------------------------------------------------------------------------------ auxiliary vision loss
+
+
+class AuxHeads(torch.nn.Module):
+    """Linear heads of the auxiliary vision loss (:class:`training.config.AuxConfig`), fed by forward hooks on
+    the ViT and the connector of ``model`` during the ordinary forward pass (no second pass)."""
+
+    def __init__(self, model: Any, pointer_dim: int = 64) -> None:
+        super().__init__()
+        from training.batching import aux_class_counts
+
+        n_colour, n_kind = aux_class_counts()
+        vit = model.model.vision_tower.config.hidden_size
+        text = model.config.text_config.hidden_size
+        self.patch = torch.nn.Linear(vit, n_colour + n_kind)
+        self.token = torch.nn.Linear(text, n_colour + n_kind)
+        self.query = torch.nn.Linear(text, pointer_dim)
+        self.key = torch.nn.Linear(text, pointer_dim)
+        self.coord = torch.nn.Linear(text, 2)
+        self.image_token_id = int(
+            getattr(model.config, "image_token_id", None) or model.config.image_patch_id
+        )
+        self.n_colour = n_colour
+        self._seen: dict[str, torch.Tensor] = {}
+        inner = model.model
+        self._hooks = [
+            inner.vision_tower.register_forward_hook(self._keep("patch")),
+            inner.multi_modal_projector.register_forward_hook(self._keep("token")),
+        ]
+
+    def _keep(self, name: str) -> Any:
+        def hook(module: Any, args: Any, output: Any) -> None:
+            self._seen[name] = output.last_hidden_state
+
+        return hook
+
+    def _soft_ce(
+        self, logits: torch.Tensor, colour: torch.Tensor, kind: torch.Tensor, w: float
+    ) -> torch.Tensor:
+        covered = 1.0 - colour[:, 0]
+        weight = 1.0 + w * covered
+        lc = -(colour * torch.log_softmax(logits[:, : self.n_colour], -1)).sum(-1)
+        lk = -(kind * torch.log_softmax(logits[:, self.n_colour :], -1)).sum(-1)
+        return ((lc + lk) * weight).sum() / weight.sum()
+
+    def loss(
+        self, batch: dict[str, torch.Tensor], patch_weight: float, token_weight: float, object_weight: float
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """The weighted auxiliary loss of the last forward pass, and its parts (for the log)."""
+        colour, kind = batch["aux_colour"], batch["aux_kind"]
+        total = torch.zeros((), device=colour.device)
+        parts: dict[str, float] = {}
+        if patch_weight > 0 and "patch" in self._seen:
+            feats = self._seen["patch"].reshape(-1, self._seen["patch"].shape[-1])
+            lp = self._soft_ce(self.patch(feats), colour, kind, object_weight)
+            total = total + patch_weight * lp
+            parts["aux_patch"] = float(lp.detach())
+        if token_weight > 0 and "token" in self._seen:
+            pool = batch["image_token_pooling"]
+            valid = pool >= 0
+            keep = valid.any(-1)
+            idx = pool.clamp(min=0)
+            n = valid.sum(-1, keepdim=True).clamp(min=1)
+            tc = (colour[idx] * valid[..., None]).sum(1) / n
+            tk = (kind[idx] * valid[..., None]).sum(1) / n
+            feats = self._seen["token"]
+            lt = self._soft_ce(
+                self.token(feats.reshape(-1, feats.shape[-1])), tc[keep], tk[keep], object_weight
+            )
+            total = total + token_weight * lt
+            parts["aux_token"] = float(lt.detach())
+        self._seen.pop("patch", None), self._seen.pop("token", None)
+        return total, parts
+
+    def pointer_loss(self, batch: dict[str, torch.Tensor], hidden: torch.Tensor) -> torch.Tensor | None:
+        """Soft cross-entropy of a bilinear pointer from the LM states that predict coordinate digits onto the
+        picture's image-token states (targets: the pointed object's share of each token)."""
+        if "aux_ptr_rows" not in batch:
+            return None
+        rows, cols, target = batch["aux_ptr_rows"], batch["aux_ptr_cols"], batch["aux_ptr_targets"]
+        is_image = batch["input_ids"] == self.image_token_id
+        n_img = int(is_image[0].sum())
+        if n_img != target.shape[1] or not bool((is_image.sum(1) == n_img).all()):
+            return None
+        keys = hidden[is_image].reshape(hidden.shape[0], n_img, -1)[rows]  # (Q, n_img, D)
+        q = self.query(hidden[rows, cols])  # (Q, d)
+        k = self.key(keys)  # (Q, n_img, d)
+        scores = torch.einsum("qd,qnd->qn", q, k) / math.sqrt(q.shape[-1])
+        return -(target * torch.log_softmax(scores, -1)).sum(-1).mean()
+
+    def coord_loss(self, batch: dict[str, torch.Tensor], hidden: torch.Tensor) -> torch.Tensor | None:
+        """Squared error (x10) of the pointed object's (x, y) (0-1 of the picture) read linearly from the LM state
+        that predicts the point's first coordinate digit (later digits could read the digits already written)."""
+        if "aux_ptr_xy" not in batch:
+            return None
+        first = ~batch["aux_ptr_xy"][:, 0].isnan()
+        if not bool(first.any()):
+            return None
+        rows, cols = batch["aux_ptr_rows"][first], batch["aux_ptr_cols"][first]
+        pred = torch.sigmoid(self.coord(hidden[rows, cols]))
+        return (pred - batch["aux_ptr_xy"][first]).pow(2).sum(-1).mean() * 10.0
+
+    def watch_attention(self, model: Any, layers: Sequence[int]) -> None:
+        """Keep the attention probabilities of these LM layers (they must run the eager attention)."""
+        for i in layers:
+            attn = model.model.language_model.layers[i].self_attn
+            self._hooks.append(attn.register_forward_hook(self._keep_attention(f"attn{i}")))
+
+    def _keep_attention(self, name: str) -> Any:
+        def hook(module: Any, args: Any, output: Any) -> None:
+            if output[1] is not None:
+                self._seen[name] = output[1]
+
+        return hook
+
+    def attention_loss(
+        self, batch: dict[str, torch.Tensor], layers: Sequence[int], heads: int
+    ) -> torch.Tensor | None:
+        """Soft cross-entropy between the guided heads' attention at the positions that predict coordinate digits
+        and the pointed object's share of each image token (mass elsewhere counts as a miss)."""
+        if "aux_ptr_rows" not in batch:
+            return None
+        rows, cols, target = batch["aux_ptr_rows"], batch["aux_ptr_cols"], batch["aux_ptr_targets"]
+        is_image = batch["input_ids"] == self.image_token_id
+        n_img = int(is_image[0].sum())
+        if n_img != target.shape[1] or not bool((is_image.sum(1) == n_img).all()):
+            return None
+        img_pos = is_image.nonzero()[:, 1].reshape(is_image.shape[0], n_img)[rows]  # (Q, n_img)
+        losses = []
+        for i in layers:
+            probs = self._seen.pop(f"attn{i}", None)
+            if probs is None:
+                continue
+            picked = probs[rows, :heads, cols]  # (Q, heads, L)
+            on_image = picked.gather(2, img_pos[:, None, :].expand(-1, picked.shape[1], -1))
+            losses.append(-(target[:, None, :] * torch.log(on_image + 1e-6)).sum(-1).mean())
+        return torch.stack(losses).mean() if losses else None
 
 
 # ------------------------------------------------------------------------------------------ the loop
@@ -336,9 +478,28 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     counts = count_parameters(model)
     wrapped = _wrap(model, cfg, dist)
 
-    o = cfg.optim
+    o, a = cfg.optim, cfg.aux
     lrs = {"vit": o.lr_vit, "connector": o.lr_connector, "llm": o.lr_llm}
     groups = parameter_groups(model, lrs, o.weight_decay)
+    use_aux = any(
+        w > 0 for w in (a.patch_weight, a.token_weight, a.pointer_weight, a.attention_weight, a.coord_weight)
+    )
+    aux: AuxHeads | None = None
+    if use_aux:
+        torch.manual_seed(cfg.seed + 17)
+        aux = AuxHeads(model, cfg.aux.pointer_dim).to(dist.device)
+        if cfg.aux.attention_weight > 0:
+            model.model.language_model.config._attn_implementation = "eager"
+            aux.watch_attention(model, cfg.aux.attention_layers)
+        groups.append(
+            {
+                "params": list(aux.parameters()),
+                "lr": cfg.aux.lr,
+                "base_lr": cfg.aux.lr,
+                "weight_decay": 0.0,
+                "component": "aux",
+            }
+        )
     optimizer = torch.optim.AdamW(groups, lr=o.lr_llm, betas=o.betas, eps=o.eps, fused=False)
     start_step = 0
     state_file = start_dir / STATE_FILE
@@ -346,6 +507,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         state = torch.load(state_file, map_location="cpu", weights_only=False)
         optimizer.load_state_dict(state["optimizer"])
         start_step = int(state["step"])
+        if aux is not None and "aux_heads" in state:
+            aux.load_state_dict(state["aux_heads"])
         torch.set_rng_state(state["torch_rng"])
 
     source = BatchSource(
@@ -357,6 +520,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         cfg.seed,
         dist.world_size,
         dist.rank,
+        aux_targets=use_aux,
     )
     eval_source = BatchSource(
         eval_rows, processor, cfg.data.batch_size, cfg.data.max_turns, cfg.data.max_seq_len, cfg.seed + 1
@@ -419,6 +583,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         file=sys.stderr,
     )
     t0, tokens, window_loss = time.perf_counter(), 0, []
+    window_aux: dict[str, list[float]] = {}
     step = start_step
     last_eval: dict[str, Any] = {}
     for step, batch in zip(range(start_step, cfg.steps), loader, strict=False):
@@ -426,8 +591,41 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         for group in optimizer.param_groups:
             group["lr"] = group["base_lr"] * factor
         batch = _to(batch, dist.device)
-        loss = wrapped(**batch).loss
-        loss.backward()
+        inputs = {k: v for k, v in batch.items() if not k.startswith("aux_")}
+        want_hidden = aux is not None and (cfg.aux.pointer_weight > 0 or cfg.aux.coord_weight > 0)
+        output = wrapped(**inputs, output_hidden_states=want_hidden)
+        loss = output.loss
+        aux_parts: dict[str, float] = {}
+        total = loss
+        if aux is not None and "aux_colour" in batch:
+            ramp = 1.0 + (cfg.aux.end_ratio - 1.0) * step / max(1, cfg.steps - 1)
+            aux_loss, aux_parts = aux.loss(
+                batch, cfg.aux.patch_weight * ramp, cfg.aux.token_weight * ramp, cfg.aux.object_weight
+            )
+            total = loss + aux_loss
+            if want_hidden and cfg.aux.pointer_weight > 0:
+                pointer = aux.pointer_loss(batch, output.hidden_states[cfg.aux.pointer_layer])
+                if pointer is not None:
+                    total = total + cfg.aux.pointer_weight * ramp * pointer
+                    aux_parts["aux_pointer"] = float(pointer.detach())
+            if cfg.aux.coord_weight > 0:
+                coord = aux.coord_loss(batch, output.hidden_states[cfg.aux.coord_layer])
+                if coord is not None:
+                    total = total + cfg.aux.coord_weight * ramp * coord
+                    aux_parts["aux_coord"] = float(coord.detach())
+            if cfg.aux.attention_weight > 0:
+                guided = aux.attention_loss(batch, cfg.aux.attention_layers, cfg.aux.attention_heads)
+                if guided is not None:
+                    total = total + cfg.aux.attention_weight * ramp * guided
+                    aux_parts["aux_attention"] = float(guided.detach())
+            for name in aux_parts:
+                window_aux.setdefault(name, []).append(aux_parts[name])
+        total.backward()
+        if aux is not None and dist.world_size > 1:
+            for param in aux.parameters():
+                if param.grad is not None:
+                    torch.distributed.all_reduce(param.grad)
+                    param.grad /= dist.world_size
         norms = _grad_norms(wrapped) if (step + 1) % cfg.log_every == 0 else {}
         if o.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(wrapped.parameters(), o.grad_clip)
@@ -447,18 +645,20 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
                 "sec_per_step": round(elapsed / len(window_loss), 4),
                 "tokens_per_sec": round(tokens * dist.world_size / elapsed, 1),
                 **norms,
+                **{k: round(float(np.mean(v)), 5) for k, v in window_aux.items()},
             }
+            window_aux = {}
             _log(dist, log_file, record)
             bar.set_postfix(loss=f"{mean_loss:.3f}")
             t0, tokens, window_loss = time.perf_counter(), 0, []
         if cfg.eval_every > 0 and (step + 1) % cfg.eval_every == 0 and step + 1 < cfg.steps:
             last_eval = evaluation(step + 1)
         if cfg.save_every > 0 and (step + 1) % cfg.save_every == 0 and step + 1 < cfg.steps:
-            _save_checkpoint(out, step + 1, wrapped, model, processor, optimizer, cfg, dist)
+            _save_checkpoint(out, step + 1, wrapped, model, processor, optimizer, cfg, dist, aux)
     bar.close()
     final_step = max(step + 1, start_step) if cfg.steps > start_step else start_step
     last_eval = evaluation(final_step)
-    _save_checkpoint(out, final_step, wrapped, model, processor, optimizer, cfg, dist)
+    _save_checkpoint(out, final_step, wrapped, model, processor, optimizer, cfg, dist, aux)
     final = out / "final"
     if dist.main:
         full = _full_state_dict(wrapped, cfg, dist)
@@ -502,6 +702,7 @@ def _save_checkpoint(
     optimizer: torch.optim.Optimizer,
     cfg: TrainConfig,
     dist: Dist,
+    aux: torch.nn.Module | None = None,
 ) -> None:
     """A resumable checkpoint: model (save_pretrained), processor, optimizer + step + RNG, the config."""
     from molmo_ros.models.tiny import fix_embedding_split
@@ -524,6 +725,8 @@ def _save_checkpoint(
         state = {"step": step, "torch_rng": torch.get_rng_state(), "config": to_dict(cfg)}
         if not (cfg.parallel == "fsdp" and dist.world_size > 1):
             state["optimizer"] = optimizer.state_dict()
+        if aux is not None:
+            state["aux_heads"] = aux.state_dict()
         torch.save(state, path / STATE_FILE)
         done = sorted(
             (p for p in (out / CHECKPOINTS).glob("step_*")), key=lambda p: int(p.name.split("_")[1])

@@ -57,3 +57,33 @@ def test_stage2_debug_starts_from_stage1_and_loads_in_the_backend(stage1) -> Non
     answer = model.generate(np.zeros((120, 160, 3), dtype=np.uint8), point_prompt("red cup"))
     assert isinstance(answer.text, str)
     model.close()
+
+
+def test_stage2_debug_with_the_auxiliary_losses(tmp_path) -> None:
+    cfg = debug_config(
+        load_config(
+            "stage2_pointing.yaml",
+            [
+                ("out_dir", str(tmp_path / "stage2_aux")),
+                ("init_from", ""),
+                ("threads", "1"),
+                ("steps", "10"),
+                ("aux.patch_weight", "1"),
+                ("aux.token_weight", "1"),
+                ("aux.attention_weight", "1"),
+                ("aux.attention_layers", "[0, 1]"),
+                ("aux.pointer_weight", "1"),
+                ("aux.coord_weight", "1"),
+            ],
+        )
+    )
+    summary = train(cfg)
+    records = [json.loads(line) for line in (Path(cfg.out_dir) / "log.jsonl").read_text().splitlines()]
+    train_records = [r for r in records if r.get("event") == "train"]
+    assert all("aux_patch" in r and "aux_token" in r for r in train_records), train_records
+    assert any("aux_attention" in r for r in train_records), train_records
+    # The heads are training-only: the export is a plain Molmo2 checkpoint.
+    from transformers import Molmo2ForConditionalGeneration
+
+    model = Molmo2ForConditionalGeneration.from_pretrained(summary["final"])
+    assert not any("aux" in name for name, _ in model.named_parameters())
