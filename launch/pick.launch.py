@@ -17,11 +17,12 @@ import os
 from pathlib import Path
 
 import yaml
-from ament_index_python.packages import get_package_share_directory
-from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription, OpaqueFunction
+from launch.actions import IncludeLaunchDescription
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch_ros.actions import Node
+
+from molmo_ros.nodes.launch_support import launch_description
+from molmo_ros.nodes.launch_support import share as package_share
 
 ARGUMENTS = {
     "model": "pointer: checkpoint directory or hub id (empty: the bundled checkpoint)",
@@ -37,10 +38,6 @@ ARGUMENTS = {
     "static_transform": "camera optical frame in planning_frame [x, y, z, qx, qy, qz, qw] when there is no tf2",
     "use_sim_time": "true with a simulation (default with sim:=mujoco or gazebo)",
 }
-
-
-def _share() -> Path:
-    return Path(get_package_share_directory("molmo_ros"))
 
 
 def _sim_camera_transform(sim_yaml: Path) -> list:
@@ -62,7 +59,7 @@ def _sim_camera_transform(sim_yaml: Path) -> list:
 
 def launch_setup(context, *args, **kwargs):
     values = {name: context.launch_configurations.get(name, "") for name in ARGUMENTS}
-    share = _share()
+    share = package_share()
     sim = values.pop("sim") or "none"
     if sim not in ("none", "mujoco", "gazebo"):
         raise ValueError(f"sim must be none, mujoco or gazebo, not {sim!r}")
@@ -135,7 +132,4 @@ def launch_setup(context, *args, **kwargs):
 
 
 def generate_launch_description():
-    return LaunchDescription(
-        [DeclareLaunchArgument(name, default_value="", description=text) for name, text in ARGUMENTS.items()]
-        + [OpaqueFunction(function=launch_setup)]
-    )
+    return launch_description(ARGUMENTS, launch_setup)

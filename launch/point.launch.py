@@ -5,12 +5,9 @@
 Every argument defaults to "", meaning "keep config/point.yaml's value": defaults live in the YAML only.
 """
 
-from pathlib import Path
-
-from ament_index_python.packages import get_package_share_directory
-from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch_ros.actions import Node
+
+from molmo_ros.nodes.launch_support import given_arguments, launch_description, parameter_files
 
 ARGUMENTS = {
     "model": "checkpoint directory or hub id (transformers) or served model name (openai)",
@@ -27,26 +24,17 @@ ARGUMENTS = {
 
 
 def launch_setup(context, *args, **kwargs):
-    values = {name: context.launch_configurations.get(name, "") for name in ARGUMENTS}
-    params_file = values.pop("params_file") or str(
-        Path(get_package_share_directory("molmo_ros")) / "config" / "point.yaml"
-    )
-    overrides = {name: value for name, value in values.items() if value != ""}
-    if "use_sim_time" in overrides:
-        overrides["use_sim_time"] = overrides["use_sim_time"].lower() == "true"
+    given = given_arguments(context, ARGUMENTS)
     return [
         Node(
             package="molmo_ros",
             executable="pointer_node",
             name="molmo_pointer",
             output="screen",
-            parameters=[params_file, overrides],
+            parameters=[parameter_files(given, "point.yaml"), given],
         )
     ]
 
 
 def generate_launch_description():
-    return LaunchDescription(
-        [DeclareLaunchArgument(name, default_value="", description=text) for name, text in ARGUMENTS.items()]
-        + [OpaqueFunction(function=launch_setup)]
-    )
+    return launch_description(ARGUMENTS, launch_setup)

@@ -7,13 +7,10 @@ Headless rendering uses MUJOCO_GL from the environment (egl unless set; osmesa w
 """
 
 import os
-from pathlib import Path
 
-import yaml
-from ament_index_python.packages import get_package_share_directory
-from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch_ros.actions import Node
+
+from molmo_ros.nodes.launch_support import given_arguments, launch_description, parameter_files
 
 ARGUMENTS = {
     "seed": "scene seed",
@@ -28,26 +25,18 @@ ARGUMENTS = {
 
 
 def launch_setup(context, *args, **kwargs):
-    values = {name: context.launch_configurations.get(name, "") for name in ARGUMENTS}
-    params_file = values.pop("params_file") or str(
-        Path(get_package_share_directory("molmo_ros")) / "config" / "sim.yaml"
-    )
-    # Launch arguments are strings; YAML typing turns "3" into an int and "1.0" into a float.
-    overrides = {name: yaml.safe_load(value) for name, value in values.items() if value != ""}
+    given = given_arguments(context, ARGUMENTS)
     return [
         Node(
             package="molmo_ros",
             executable="sim_node",
             name="sim_bridge",
             output="screen",
-            parameters=[params_file, overrides],
+            parameters=[parameter_files(given, "sim.yaml"), given],
             additional_env={"MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl")},
         )
     ]
 
 
 def generate_launch_description():
-    return LaunchDescription(
-        [DeclareLaunchArgument(name, default_value="", description=text) for name, text in ARGUMENTS.items()]
-        + [OpaqueFunction(function=launch_setup)]
-    )
+    return launch_description(ARGUMENTS, launch_setup)
