@@ -47,6 +47,7 @@ class Encoded:
     pointer_positions: torch.Tensor | None = None
     pointer_targets: torch.Tensor | None = None
     pointer_xy: torch.Tensor | None = None
+    patch_xy: torch.Tensor | None = None
 
 
 # ------------------------------------------------------------------------------------------ auxiliary targets
@@ -87,6 +88,23 @@ def object_patch_fractions(
         for c, o in enumerate(group):
             out[int(o["index"])] = frac[:, c]
     return out
+
+
+def patch_positions(image_processor: Any, size: tuple[int, int]) -> torch.Tensor:
+    """Where each patch lies in the picture, ``(crops * patches, 2)``: the mean (x, y) of the picture points it
+    sees, as fractions of the width and height. Two ramps (x in red, y in green) go through the model's own
+    image processor, so the positions follow its resize and tiling whatever the crop settings."""
+    import numpy as np
+    from PIL import Image
+
+    width, height = size
+    rgb = np.zeros((height, width, 3), dtype=np.uint8)
+    rgb[..., 0] = np.round(np.linspace(0, 255, width))[None, :]
+    rgb[..., 1] = np.round(np.linspace(0, 255, height))[:, None]
+    pixels = image_processor([Image.fromarray(rgb)], return_tensors="pt")["pixel_values"]
+    crops, patches, flat = pixels.shape
+    values = ((pixels.reshape(crops * patches, flat // 3, 3) + 1.0) * 0.5).clamp(0, 1).mean(dim=1)
+    return values[:, :2].clone()
 
 
 def patch_targets(
@@ -248,6 +266,8 @@ def collate(examples: list[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
     if all(e.patch_colour is not None for e in examples):
         out["aux_colour"] = torch.cat([e.patch_colour for e in examples], dim=0)  # type: ignore[misc]
         out["aux_kind"] = torch.cat([e.patch_kind for e in examples], dim=0)  # type: ignore[misc]
+        if all(e.patch_xy is not None for e in examples):
+            out["aux_patch_xy"] = torch.cat([e.patch_xy for e in examples], dim=0)  # type: ignore[misc]
         rows, cols, tgts, xys = [], [], [], []
         for i, e in enumerate(examples):
             if e.pointer_positions is not None and len(e.pointer_positions):
@@ -312,6 +332,7 @@ class BatchSource(torch.utils.data.Dataset):
         self.styles = styles
         self.aux_targets = aux_targets and {"mask", "objects"} <= set(getattr(rows, "column_names", []))
         self._fractions: dict[int, dict[int, torch.Tensor]] = {}
+        self._positions: dict[tuple[int, int], torch.Tensor] = {}
         tokenizer = processor.tokenizer
         self.digit_ids = {int(tokenizer.convert_tokens_to_ids(str(d))) for d in range(10)}
         self.pad_id = int(processor.tokenizer.pad_token_id)
@@ -343,6 +364,9 @@ class BatchSource(torch.utils.data.Dataset):
                 self._fractions[row_index] = fractions
             n_patches = encoded.pixel_values.shape[0] * encoded.pixel_values.shape[1]
             encoded.patch_colour, encoded.patch_kind = patch_targets(n_patches, fractions, objects)
+            if image.size not in self._positions:
+                self._positions[image.size] = patch_positions(self.processor.image_processor, image.size)
+            encoded.patch_xy = self._positions[image.size]
             answers = []
             for _, a, style in turns:
                 match = re.search(r'alt="([^"]*)"', a)

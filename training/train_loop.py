@@ -279,6 +279,7 @@ class AuxHeads(torch.nn.Module):
         self.query = torch.nn.Linear(text, pointer_dim)
         self.key = torch.nn.Linear(text, pointer_dim)
         self.coord = torch.nn.Linear(text, 2)
+        self.token_xy = torch.nn.Linear(text, 2)
         self.image_token_id = int(
             getattr(model.config, "image_token_id", None) or model.config.image_patch_id
         )
@@ -306,7 +307,12 @@ class AuxHeads(torch.nn.Module):
         return ((lc + lk) * weight).sum() / weight.sum()
 
     def loss(
-        self, batch: dict[str, torch.Tensor], patch_weight: float, token_weight: float, object_weight: float
+        self,
+        batch: dict[str, torch.Tensor],
+        patch_weight: float,
+        token_weight: float,
+        object_weight: float,
+        position_weight: float = 0.0,
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """The weighted auxiliary loss of the last forward pass, and its parts (for the log)."""
         colour, kind = batch["aux_colour"], batch["aux_kind"]
@@ -331,6 +337,17 @@ class AuxHeads(torch.nn.Module):
             )
             total = total + token_weight * lt
             parts["aux_token"] = float(lt.detach())
+        if position_weight > 0 and "token" in self._seen and "aux_patch_xy" in batch:
+            pool = batch["image_token_pooling"]
+            valid = pool >= 0
+            keep = valid.any(-1)
+            xy = batch["aux_patch_xy"][pool.clamp(min=0)] * valid[..., None]
+            target = xy.sum(1) / valid.sum(-1, keepdim=True).clamp(min=1)
+            feats = self._seen["token"]
+            pred = self.token_xy(feats.reshape(-1, feats.shape[-1]))
+            lxy = torch.nn.functional.smooth_l1_loss(pred, target[keep], beta=0.05)
+            total = total + position_weight * lxy
+            parts["aux_token_xy"] = float(lxy.detach())
         self._seen.pop("patch", None), self._seen.pop("token", None)
         return total, parts
 
@@ -482,7 +499,15 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     lrs = {"vit": o.lr_vit, "connector": o.lr_connector, "llm": o.lr_llm}
     groups = parameter_groups(model, lrs, o.weight_decay)
     use_aux = any(
-        w > 0 for w in (a.patch_weight, a.token_weight, a.pointer_weight, a.attention_weight, a.coord_weight)
+        w > 0
+        for w in (
+            a.patch_weight,
+            a.token_weight,
+            a.position_weight,
+            a.pointer_weight,
+            a.attention_weight,
+            a.coord_weight,
+        )
     )
     aux: AuxHeads | None = None
     if use_aux:
@@ -600,7 +625,11 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         if aux is not None and "aux_colour" in batch:
             ramp = 1.0 + (cfg.aux.end_ratio - 1.0) * step / max(1, cfg.steps - 1)
             aux_loss, aux_parts = aux.loss(
-                batch, cfg.aux.patch_weight * ramp, cfg.aux.token_weight * ramp, cfg.aux.object_weight
+                batch,
+                cfg.aux.patch_weight * ramp,
+                cfg.aux.token_weight * ramp,
+                cfg.aux.object_weight,
+                cfg.aux.position_weight * ramp,
             )
             total = loss + aux_loss
             if want_hidden and cfg.aux.pointer_weight > 0:

@@ -15,6 +15,7 @@ from training.batching import (
     collate,
     encode_example,
     object_patch_fractions,
+    patch_positions,
     patch_targets,
     pointer_targets,
 )
@@ -66,6 +67,19 @@ def test_patch_targets_follow_the_masks(processor) -> None:
     red, blue = 1 + list(COLOURS).index("red"), 1 + list(COLOURS).index("blue")
     crop = fractions[1].shape[0] // 2  # the first crop is the whole picture
     assert colour[:crop, red].argmax() < colour[:crop, blue].argmax()
+
+
+def test_patch_positions_follow_the_picture(processor) -> None:
+    _, mask, objects = _scene()
+    xy = patch_positions(processor.image_processor, (160, 120))
+    fractions = object_patch_fractions(processor.image_processor, Image.fromarray(mask), objects)
+    assert xy.shape == (fractions[1].shape[0], 2)
+    assert bool(((xy >= 0) & (xy <= 1)).all())
+    # The red cup (top left, centre (30, 25) px) and the blue ball (bottom right, (130, 95) px): the patches
+    # each covers most lie where the object is.
+    for index, centre in ((1, (30 / 160, 25 / 120)), (2, (130 / 160, 95 / 120))):
+        where = xy[fractions[index].argmax()]
+        assert abs(float(where[0]) - centre[0]) < 0.2 and abs(float(where[1]) - centre[1]) < 0.2
 
 
 def test_pointer_targets_sit_on_the_coordinate_digits(processor) -> None:

@@ -74,6 +74,7 @@ def test_stage2_debug_with_the_auxiliary_losses(tmp_path) -> None:
                 ("aux.attention_layers", "[0, 1]"),
                 ("aux.pointer_weight", "1"),
                 ("aux.coord_weight", "1"),
+                ("aux.position_weight", "1"),
             ],
         )
     )
@@ -81,6 +82,7 @@ def test_stage2_debug_with_the_auxiliary_losses(tmp_path) -> None:
     records = [json.loads(line) for line in (Path(cfg.out_dir) / "log.jsonl").read_text().splitlines()]
     train_records = [r for r in records if r.get("event") == "train"]
     assert all("aux_patch" in r and "aux_token" in r for r in train_records), train_records
+    assert all("aux_token_xy" in r for r in train_records), train_records
     assert any("aux_attention" in r for r in train_records), train_records
     # The heads are training-only: the export is a plain Molmo2 checkpoint.
     from transformers import Molmo2ForConditionalGeneration
