@@ -22,6 +22,12 @@ SUBCOMMANDS = (
 )
 
 
+def given_options(args: argparse.Namespace, parameters: dict[str, str]) -> dict[str, object]:
+    """The options the user gave (not None), keyed by the node parameter each one sets (`parameters`:
+    option -> parameter); options left out keep the parameter file's value."""
+    return {param: getattr(args, opt) for opt, param in parameters.items() if getattr(args, opt) is not None}
+
+
 def ros_arguments(
     config_file: str, params_file: str | None, overrides: dict[str, object], extra: Sequence[str]
 ) -> list[str]:

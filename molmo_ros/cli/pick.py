@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from molmo_ros.cli import given_options
+
 GIF_EVERY = 3  # keep every n-th camera frame in the GIF
 GIF_WIDTH = 320
 
@@ -346,9 +348,9 @@ def run(args: argparse.Namespace) -> int:
     sim_overrides: dict[str, Any] = {"real_time_factor": float(args.real_time_factor)}
     if args.seed is None and args.query and not args.query_from_scene:
         sim_overrides["seed"] = seed_with_object(args.query)
-    for option, name in (("seed", "seed"), ("width", "image_width"), ("height", "image_height")):
-        if getattr(args, option) is not None:
-            sim_overrides[name] = getattr(args, option)
+    sim_overrides.update(
+        given_options(args, {"seed": "seed", "width": "image_width", "height": "image_height"})
+    )
     pick_overrides = {
         k: v for k, v in (("planner", args.planner), ("planner_preset", args.planner_preset)) if v
     }

@@ -31,12 +31,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from molmo_ros.cli import ros_arguments
+    from molmo_ros.cli import given_options, ros_arguments
     from molmo_ros.nodes import pointer
 
-    overrides = {
-        param: getattr(args, opt) for opt, param in OVERRIDES.items() if getattr(args, opt) is not None
-    }
+    overrides = given_options(args, OVERRIDES)
     return pointer.main(
         ["molmo-ros", *ros_arguments("point.yaml", args.params_file, overrides, args.ros_args)]
     )

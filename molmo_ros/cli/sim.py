@@ -44,7 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    return {param: getattr(args, opt) for opt, param in OVERRIDES.items() if getattr(args, opt) is not None}
+    from molmo_ros.cli import given_options
+
+    return given_options(args, OVERRIDES)
 
 
 def ground_truth(sim: Any) -> dict[str, Any]:

@@ -22,11 +22,11 @@ def test_missing_file_and_missing_section_say_so(tmp_path):
 
 
 def test_point_server_command_line_carries_the_overrides():
-    from molmo_ros.cli import build_parser, ros_arguments
+    from molmo_ros.cli import build_parser, given_options, ros_arguments
     from molmo_ros.cli.point_server import OVERRIDES
 
     args = build_parser().parse_args(["point-server", "--model", "/m", "--target-frame", "world"])
-    overrides = {p: getattr(args, o) for o, p in OVERRIDES.items() if getattr(args, o) is not None}
+    overrides = given_options(args, OVERRIDES)
     line = ros_arguments("point.yaml", args.params_file, overrides, ["--ros-args", "-r", "a:=b"])
     assert line[:2] == ["--ros-args", "--params-file"] and line[2].endswith("config/point.yaml")
     assert line[3:] == ["-p", "model:=/m", "-p", "target_frame:=world", "-r", "a:=b"]
