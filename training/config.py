@@ -55,9 +55,7 @@ class ModelConfig:
         "sincos"  # ViT position embedding init: "sincos" (2-D sine-cosine) or "normal" (as built)
     )
     vit_pos_scale: float = 1.0  # multiplier of the 2-D sine-cosine table (RMS ~0.7 at 1.0)
-    connector_init: str = (
-        "fan_in"  # connector (pooling attention + projector) init: "fan_in" (std 1/sqrt(fan-in)) or "as_built"
-    )
+    connector_init: str = "fan_in"  # connector (pooling attention + projector) init: "fan_in" (std 1/sqrt(fan-in)) or "as_built"
     image_feature_rms: float = (
         0.5  # rescale the connector so image features have this RMS at init; 0 = as built
     )
