@@ -51,7 +51,16 @@ from training.data.scenes import (
 )
 from training.data.tasks import plural
 
-__all__ = ["PointScore", "Question", "evaluate", "main", "score_count", "score_points", "summarise"]
+__all__ = [
+    "PointScore",
+    "Question",
+    "evaluate",
+    "main",
+    "score_count",
+    "score_points",
+    "summarise",
+    "write_results",
+]
 
 
 @dataclass(frozen=True)
@@ -308,6 +317,18 @@ def plot(
     return files
 
 
+def write_results(
+    out: Path, summary: dict[str, Any], questions: Sequence[Question], scenes: Sequence[RenderedScene]
+) -> None:
+    """Plots, ``questions.jsonl`` (one scored question a line) and ``eval.json`` (``summary`` with the plots'
+    names added) into ``out``."""
+    summary["plots"] = plot(out, summary, questions, scenes)
+    with (out / "questions.jsonl").open("w") as handle:
+        for q in questions:
+            handle.write(json.dumps(asdict(q)) + "\n")
+    (out / "eval.json").write_text(json.dumps(summary, indent=2) + "\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Evaluate pointing and counting on held-out simulator scenes."
@@ -338,12 +359,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     if args.out:
-        out = Path(args.out)
-        summary["plots"] = plot(out, summary, questions, scenes)
-        with (out / "questions.jsonl").open("w") as handle:
-            for q in questions:
-                handle.write(json.dumps(asdict(q)) + "\n")
-        (out / "eval.json").write_text(json.dumps(summary, indent=2) + "\n")
+        write_results(Path(args.out), summary, questions, scenes)
     if args.json:
         print(json.dumps(summary))
     else:

@@ -20,8 +20,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from molmo_ros.models.tiny import fix_embedding_split
 
 __all__ = ["export", "main", "model_card"]
@@ -71,11 +69,28 @@ def _run_summary(run: Path) -> dict[str, Any]:
     }
 
 
+def model_sizes(model_dir: Path) -> dict[str, Any]:
+    """The sizes the model card reports, read from the exported ``config.json`` and ``processor_config.json``
+    (a stage-2 run's own config does not hold them: it starts from the stage-1 checkpoint)."""
+    config = json.loads((model_dir / "config.json").read_text())
+    processor = json.loads((model_dir / "processor_config.json").read_text())["image_processor"]
+    text, vision = config["text_config"], config["vision_config"]
+    return {
+        "text_layers": text["num_hidden_layers"],
+        "text_hidden_size": text["hidden_size"],
+        "vision_layers": vision["num_hidden_layers"],
+        "vision_hidden_size": vision["hidden_size"],
+        "patch_size": processor["patch_size"],
+        "crop_size": processor["size"]["width"],
+        "max_crops": processor["max_crops"],
+        "image_pooling": processor["pooling_size"],
+    }
+
+
 def model_card(
-    config: dict[str, Any], stage1: dict[str, Any], stage2: dict[str, Any], evaluation: dict[str, Any] | None
+    sizes: dict[str, Any], stage1: dict[str, Any], stage2: dict[str, Any], evaluation: dict[str, Any] | None
 ) -> str:
-    """The README.md of an exported checkpoint."""
-    sizes = config.get("model", {}).get("sizes", {})
+    """The README.md of an exported checkpoint; ``sizes`` as :func:`model_sizes` returns them."""
     params = (stage2.get("parameters") or stage1.get("parameters") or {}).get("total")
     lines = [
         "---",
@@ -149,6 +164,9 @@ def model_card(
             "mean_answer_ms",
         ):
             lines.append(f"| {key} | {evaluation.get(key)} |")
+        for kind, figures in (evaluation.get("by_kind") or {}).items():
+            value = figures.get("f1", figures.get("accuracy"))
+            lines.append(f"| {kind} ({figures.get('n')} questions) | {value} |")
         lines += ["", "![summary](eval_summary.png)", "", "![examples](eval_examples.png)"]
     else:
         lines.append(
@@ -158,7 +176,9 @@ def model_card(
         "",
         "## Limits",
         "Synthetic scenes only; not a general-purpose model. Real robots need a real Molmo2",
-        "checkpoint (allenai/Molmo2-4B, allenai/Molmo2-8B) through the same node.",
+        "checkpoint (allenai/Molmo2-4B, allenai/Molmo2-8B) through the same node. The project's targets on",
+        "held-out seeds are pointing F1 >= 0.90 and counting accuracy >= 0.80 (both stages within 60 minutes on",
+        "2 CPU cores); the table above is what this checkpoint reaches, `training/README.md` the curve and the gap.",
         "",
     ]
     return "\n".join(lines)
@@ -200,24 +220,15 @@ def export(
     if eval_seeds is not None:
         from molmo_ros.sim import load_sim_config
         from training.data.scenes import RenderConfig
-        from training.evaluate import evaluate, plot
+        from training.evaluate import evaluate, write_results
 
         sim = load_sim_config()
         render = RenderConfig(width=sim.image_width, height=sim.image_height, views_per_scene=1)
         evaluation, questions, scenes = evaluate(str(out), eval_seeds, render, progress=True)
-        evaluation["plots"] = plot(out, evaluation, questions, scenes)
         evaluation["model"] = out.name
-        (out / "eval.json").write_text(json.dumps(evaluation, indent=2) + "\n")
-    config = (
-        yaml.safe_load((out / "train_config.yaml").read_text())
-        if (out / "train_config.yaml").is_file()
-        else {}
-    )
-    stage1_cfg = Path(stage1) / "final" / "train_config.yaml" if stage1 else None
-    if not config.get("model", {}).get("sizes") and stage1_cfg and stage1_cfg.is_file():
-        config = yaml.safe_load(stage1_cfg.read_text())
+        write_results(out, evaluation, questions, scenes)
     s1 = _run_summary(Path(stage1)) if stage1 else {}
-    (out / "README.md").write_text(model_card(config, s1, _run_summary(run), evaluation or None))
+    (out / "README.md").write_text(model_card(model_sizes(out), s1, _run_summary(run), evaluation or None))
     return evaluation
 
 

@@ -287,8 +287,15 @@ def test_factory_refuses_unknown_backends_and_options(tiny_ckpt: Path) -> None:
         load_point_model("transformers", str(tiny_ckpt), device="cpu", max_new_tokens=0)
 
 
-@pytest.mark.skipif((bundled_model_dir() / "config.json").exists(), reason="a bundled checkpoint is present")
-def test_no_bundled_model_says_how_to_get_one() -> None:
+def test_the_bundled_model_is_the_default() -> None:
+    assert (bundled_model_dir() / "config.json").is_file()
+    assert default_model_path() == bundled_model_dir()
+
+
+def test_no_bundled_model_says_how_to_get_one(monkeypatch, tmp_path) -> None:
+    from molmo_ros.models import transformers_backend
+
+    monkeypatch.setattr(transformers_backend, "bundled_model_dir", lambda: tmp_path / "molmo2-tiny-sim")
     with pytest.raises(ModelUnavailableError, match=r"no bundled model.*training"):
         default_model_path()
     with pytest.raises(ModelUnavailableError, match="no bundled model"):
