@@ -381,6 +381,10 @@ class AuxHeads(torch.nn.Module):
 
     def watch_attention(self, model: Any, layers: Sequence[int]) -> None:
         """Keep the attention probabilities of these LM layers (they must run the eager attention)."""
+        n_layers = len(model.model.language_model.layers)
+        outside = [i for i in layers if not 0 <= i < n_layers]
+        if outside:
+            raise ValueError(f"aux.attention_layers {list(outside)} outside the model's {n_layers} LM layers")
         for i in layers:
             attn = model.model.language_model.layers[i].self_attn
             self._hooks.append(attn.register_forward_hook(self._keep_attention(f"attn{i}")))
@@ -427,12 +431,16 @@ def debug_config(cfg: TrainConfig) -> TrainConfig:
     init_from = cfg.model.init_from if cfg.model.init_from and Path(cfg.model.init_from).is_dir() else ""
     model = replace(cfg.model, sizes=sizes, tokenizer_corpus_rows=50, init_from=init_from)
     data = replace(cfg.data, batch_size=4, max_turns=2, eval_fraction=0.25)
+    # The tiny model has fewer LM layers than the real one: guide the layers it has.
+    guided = tuple(i for i in cfg.aux.attention_layers if i < sizes.text_layers) or (sizes.text_layers - 1,)
+    aux = replace(cfg.aux, attention_layers=guided)
     optim = replace(cfg.optim, warmup_steps=3, lr_vit=3e-3, lr_connector=3e-3, lr_llm=3e-3)
     return replace(
         cfg,
         model=model,
         data=data,
         optim=optim,
+        aux=aux,
         steps=min(cfg.steps, 30),
         log_every=5,
         eval_every=0,

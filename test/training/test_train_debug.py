@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -89,3 +90,15 @@ def test_stage2_debug_with_the_auxiliary_losses(tmp_path) -> None:
 
     model = Molmo2ForConditionalGeneration.from_pretrained(summary["final"])
     assert not any("aux" in name for name, _ in model.named_parameters())
+
+
+def test_guided_attention_on_a_layer_the_model_lacks_is_refused(tmp_path) -> None:
+    cfg = debug_config(
+        load_config(
+            "stage2_pointing.yaml",
+            [("out_dir", str(tmp_path / "stage2_bad")), ("init_from", ""), ("threads", "1")],
+        )
+    )
+    cfg = replace(cfg, aux=replace(cfg.aux, attention_layers=(0, 7)))
+    with pytest.raises(ValueError, match=r"attention_layers \[7\] outside the model's \d+ LM layers"):
+        train(cfg)
