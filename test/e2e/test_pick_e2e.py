@@ -5,8 +5,6 @@ a boxed-in target), each followed by a real pick."""
 
 from __future__ import annotations
 
-import random
-
 import pytest
 
 pytest.importorskip("rclpy")
@@ -16,12 +14,11 @@ pytest.importorskip("pinocchio")
 
 import mujoco
 import numpy as np
-import rclpy
 from action_msgs.msg import GoalStatus
 
-from molmo_ros.cli.pick import PickSession, outcome
+from molmo_ros.cli.pick import outcome
 from molmo_ros_interfaces.msg import Error
-from support.ros import wait_for
+from support.ros import pick_session, wait_for
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
@@ -30,20 +27,10 @@ SEED = 12  # black block, red cup, black ball, green bowl, blue can
 
 @pytest.fixture(scope="module")
 def session(tmp_path_factory):
-    context = rclpy.Context()
-    rclpy.init(context=context, domain_id=random.randint(201, 230))
-    sim = {
-        "seed": SEED,
-        "image_width": 320,
-        "image_height": 240,
-        "real_time_factor": 0.0,
-        "cache_dir": str(tmp_path_factory.mktemp("sim_cache")),
-    }
-    s = PickSession(sim, {"planner_preset": "fast"}, oracle=True, context=context, record=False)
-    s.wait_for_camera()
-    yield s
-    s.close()
-    rclpy.shutdown(context=context)
+    with pick_session(
+        str(tmp_path_factory.mktemp("sim_cache")), SEED, oracle=True, domain_ids=(201, 230)
+    ) as s:
+        yield s
 
 
 def test_picks_the_named_object(session):

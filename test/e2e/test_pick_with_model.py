@@ -5,8 +5,6 @@ object, not that it picks the named one."""
 
 from __future__ import annotations
 
-import random
-
 import pytest
 
 pytest.importorskip("rclpy")
@@ -14,10 +12,10 @@ pytest.importorskip("molmo_ros_interfaces.action")
 pytest.importorskip("mujoco")
 pytest.importorskip("pinocchio")
 
-import rclpy
 
-from molmo_ros.cli.pick import PickSession, outcome
+from molmo_ros.cli.pick import outcome
 from molmo_ros.models.transformers_backend import bundled_model_dir
+from support.ros import pick_session
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
@@ -26,21 +24,10 @@ SEED = 12  # the README's first command: black block, red cup, black ball, green
 
 @pytest.fixture(scope="module")
 def session(tmp_path_factory):
-    context = rclpy.Context()
-    rclpy.init(context=context, domain_id=random.randint(231, 232))
-    sim = {
-        "seed": SEED,
-        "image_width": 320,
-        "image_height": 240,
-        "real_time_factor": 0.0,
-        "cache_dir": str(tmp_path_factory.mktemp("sim_cache")),
-    }
-    s = PickSession(sim, {"planner_preset": "fast"}, oracle=False, context=context, record=False)
-    s.wait_for_camera()
-    s.activate_pointer()
-    yield s
-    s.close()
-    rclpy.shutdown(context=context)
+    with pick_session(
+        str(tmp_path_factory.mktemp("sim_cache")), SEED, oracle=False, domain_ids=(231, 232)
+    ) as s:
+        yield s
 
 
 def test_the_bundled_model_drives_a_pick_onto_an_object(session):

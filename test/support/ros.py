@@ -4,11 +4,14 @@ in the background, service calls with timeouts and a camera publisher. All traff
 
 from __future__ import annotations
 
+import contextlib
 import json
+import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import numpy as np
 import rclpy
@@ -151,3 +154,30 @@ class CameraRig:
         self.rgb_pub.publish(colour)
         self.depth_pub.publish(depth_msg)
         return stamp.sec * 1_000_000_000 + stamp.nanosec
+
+
+@contextlib.contextmanager
+def pick_session(cache_dir: str, seed: int, oracle: bool, domain_ids: tuple[int, int]) -> Iterator[Any]:
+    """A :class:`molmo_ros.cli.pick.PickSession` on the seeded 320x240 scene with the fast planner preset, in
+    its own rclpy context on a random domain id from ``domain_ids``; with ``oracle=False`` the pointer node is
+    activated (its model loaded) before the session is handed over."""
+    from molmo_ros.cli.pick import PickSession
+
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=random.randint(*domain_ids))
+    sim = {
+        "seed": seed,
+        "image_width": 320,
+        "image_height": 240,
+        "real_time_factor": 0.0,
+        "cache_dir": cache_dir,
+    }
+    session = PickSession(sim, {"planner_preset": "fast"}, oracle=oracle, context=context, record=False)
+    try:
+        session.wait_for_camera()
+        if not oracle:
+            session.activate_pointer()
+        yield session
+    finally:
+        session.close()
+        rclpy.shutdown(context=context)
