@@ -351,16 +351,29 @@ class AuxHeads(torch.nn.Module):
         self._seen.pop("patch", None), self._seen.pop("token", None)
         return total, parts
 
-    def pointer_loss(self, batch: dict[str, torch.Tensor], hidden: torch.Tensor) -> torch.Tensor | None:
-        """Soft cross-entropy of a bilinear pointer from the LM states that predict coordinate digits onto the
-        picture's image-token states (targets: the pointed object's share of each token)."""
+    def _digit_targets(
+        self, batch: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None:
+        """The coordinate-digit positions (``rows``, ``cols``), their targets over the image tokens
+        ``(Q, n_img)`` and the image-token mask ``(B, L)``; None when the batch has no point answers or its
+        examples differ in image-token count (then the targets would not line up)."""
         if "aux_ptr_rows" not in batch:
             return None
-        rows, cols, target = batch["aux_ptr_rows"], batch["aux_ptr_cols"], batch["aux_ptr_targets"]
+        target = batch["aux_ptr_targets"]
         is_image = batch["input_ids"] == self.image_token_id
         n_img = int(is_image[0].sum())
         if n_img != target.shape[1] or not bool((is_image.sum(1) == n_img).all()):
             return None
+        return batch["aux_ptr_rows"], batch["aux_ptr_cols"], target, is_image
+
+    def pointer_loss(self, batch: dict[str, torch.Tensor], hidden: torch.Tensor) -> torch.Tensor | None:
+        """Soft cross-entropy of a bilinear pointer from the LM states that predict coordinate digits onto the
+        picture's image-token states (targets: the pointed object's share of each token)."""
+        found = self._digit_targets(batch)
+        if found is None:
+            return None
+        rows, cols, target, is_image = found
+        n_img = target.shape[1]
         keys = hidden[is_image].reshape(hidden.shape[0], n_img, -1)[rows]  # (Q, n_img, D)
         q = self.query(hidden[rows, cols])  # (Q, d)
         k = self.key(keys)  # (Q, n_img, d)
@@ -401,13 +414,11 @@ class AuxHeads(torch.nn.Module):
     ) -> torch.Tensor | None:
         """Soft cross-entropy between the guided heads' attention at the positions that predict coordinate digits
         and the pointed object's share of each image token (mass elsewhere counts as a miss)."""
-        if "aux_ptr_rows" not in batch:
+        found = self._digit_targets(batch)
+        if found is None:
             return None
-        rows, cols, target = batch["aux_ptr_rows"], batch["aux_ptr_cols"], batch["aux_ptr_targets"]
-        is_image = batch["input_ids"] == self.image_token_id
-        n_img = int(is_image[0].sum())
-        if n_img != target.shape[1] or not bool((is_image.sum(1) == n_img).all()):
-            return None
+        rows, cols, target, is_image = found
+        n_img = target.shape[1]
         img_pos = is_image.nonzero()[:, 1].reshape(is_image.shape[0], n_img)[rows]  # (Q, n_img)
         losses = []
         for i in layers:
