@@ -65,6 +65,21 @@ def aux_class_counts() -> tuple[int, int]:
     return len(colours) + 1, len(kinds) + 1
 
 
+def digit_token_ids(tokenizer: Any) -> list[int]:
+    """Token ids that are a single digit (coordinates and counts are spelled with them), sorted."""
+    return sorted({int(tokenizer.convert_tokens_to_ids(str(d))) for d in range(10)})
+
+
+def _patch_channel_means(image_processor: Any, rgb: Any) -> torch.Tensor:
+    """An ``(H, W, 3)`` uint8 picture through the model's image processor -> each patch's mean of each channel,
+    0-1, ``(crops * patches, 3)`` (the processor normalises with mean = std = 0.5)."""
+    from PIL import Image
+
+    pixels = image_processor([Image.fromarray(rgb)], return_tensors="pt")["pixel_values"]
+    crops, patches, flat = pixels.shape
+    return ((pixels.reshape(crops * patches, flat // 3, 3) + 1.0) * 0.5).clamp(0, 1).mean(dim=1)
+
+
 def object_patch_fractions(
     image_processor: Any, mask: Any, objects: list[dict[str, Any]]
 ) -> dict[int, torch.Tensor]:
@@ -72,7 +87,6 @@ def object_patch_fractions(
     its mask index. Each object's binary mask goes through the model's own image processor (three objects per RGB
     picture), so the patches see the same resize and tiling as the camera picture."""
     import numpy as np
-    from PIL import Image
 
     index = np.asarray(mask)
     present = [o for o in objects if o.get("pixels", 0) > 0]
@@ -82,9 +96,7 @@ def object_patch_fractions(
         rgb = np.zeros((*index.shape, 3), dtype=np.uint8)
         for c, o in enumerate(group):
             rgb[..., c] = np.where(index == int(o["index"]), 255, 0)
-        pixels = image_processor([Image.fromarray(rgb)], return_tensors="pt")["pixel_values"]
-        crops, patches, flat = pixels.shape
-        frac = ((pixels.reshape(crops * patches, flat // 3, 3) + 1.0) * 0.5).clamp(0, 1).mean(dim=1)
+        frac = _patch_channel_means(image_processor, rgb)
         for c, o in enumerate(group):
             out[int(o["index"])] = frac[:, c]
     return out
@@ -95,16 +107,12 @@ def patch_positions(image_processor: Any, size: tuple[int, int]) -> torch.Tensor
     sees, as fractions of the width and height. Two ramps (x in red, y in green) go through the model's own
     image processor, so the positions follow its resize and tiling whatever the crop settings."""
     import numpy as np
-    from PIL import Image
 
     width, height = size
     rgb = np.zeros((height, width, 3), dtype=np.uint8)
     rgb[..., 0] = np.round(np.linspace(0, 255, width))[None, :]
     rgb[..., 1] = np.round(np.linspace(0, 255, height))[:, None]
-    pixels = image_processor([Image.fromarray(rgb)], return_tensors="pt")["pixel_values"]
-    crops, patches, flat = pixels.shape
-    values = ((pixels.reshape(crops * patches, flat // 3, 3) + 1.0) * 0.5).clamp(0, 1).mean(dim=1)
-    return values[:, :2].clone()
+    return _patch_channel_means(image_processor, rgb)[:, :2].clone()
 
 
 def patch_targets(
@@ -130,13 +138,14 @@ def patch_targets(
     return colour / colour.sum(dim=1, keepdim=True), kind / kind.sum(dim=1, keepdim=True)
 
 
-def token_fractions(patch_fraction: torch.Tensor, pooling: torch.Tensor) -> torch.Tensor:
-    """Patch fractions ``(patches,)`` -> the mean over each image token's pooled patches, for the valid tokens
-    (the connector's output rows), ``(tokens,)``."""
+def pool_to_tokens(values: torch.Tensor, pooling: torch.Tensor) -> torch.Tensor:
+    """Per-patch values ``(patches, ...)`` -> their mean over each image token's pooled patches (``pooling``:
+    ``(tokens, pool)`` patch indices, -1 = padding), for the valid tokens (the connector's output rows),
+    ``(valid tokens, ...)``."""
     valid = pooling >= 0
-    keep = valid.any(-1)
-    values = (patch_fraction[pooling.clamp(min=0)] * valid).sum(-1) / valid.sum(-1).clamp(min=1)
-    return values[keep]
+    weight = valid.reshape(*valid.shape, *([1] * (values.dim() - 1))).to(values.dtype)
+    means = (values[pooling.clamp(min=0)] * weight).sum(1) / weight.sum(1).clamp(min=1)
+    return means[valid.any(-1)]
 
 
 def pointer_targets(
@@ -182,7 +191,7 @@ def pointer_targets(
         obj = by_label.get(label) if style == "point" else None
         if obj is None or int(obj["index"]) not in fractions:
             continue
-        tokens = token_fractions(fractions[int(obj["index"])], encoded.image_token_pooling)
+        tokens = pool_to_tokens(fractions[int(obj["index"])], encoded.image_token_pooling)
         if float(tokens.sum()) <= 0:
             continue
         target = tokens / tokens.sum()
@@ -334,7 +343,7 @@ class BatchSource(torch.utils.data.Dataset):
         self._fractions: dict[int, dict[int, torch.Tensor]] = {}
         self._positions: dict[tuple[int, int], torch.Tensor] = {}
         tokenizer = processor.tokenizer
-        self.digit_ids = {int(tokenizer.convert_tokens_to_ids(str(d))) for d in range(10)}
+        self.digit_ids = set(digit_token_ids(tokenizer))
         self.pad_id = int(processor.tokenizer.pad_token_id)
 
     def __len__(self) -> int:

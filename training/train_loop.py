@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from training.batching import IGNORE, BatchSource
+from training.batching import IGNORE, BatchSource, digit_token_ids, pool_to_tokens
 from training.config import TrainConfig, load_config, save_config, to_dict
 from training.data.loaders import load_rows
 from training.model import build_new_checkpoint, count_parameters, parameter_groups
@@ -172,13 +172,6 @@ def _unwrap(model: torch.nn.Module) -> Any:
 
 
 # ------------------------------------------------------------------------------------------ measuring
-
-
-def _digit_ids(tokenizer: Any) -> torch.Tensor:
-    """Token ids that are a single digit (coordinates and counts are spelled with them)."""
-    return torch.tensor(
-        sorted({tokenizer.convert_tokens_to_ids(str(d)) for d in range(10)}), dtype=torch.long
-    )
 
 
 def answer_losses(model: Any, batch: dict[str, torch.Tensor], digit_ids: torch.Tensor) -> tuple[float, float]:
@@ -323,29 +316,22 @@ class AuxHeads(torch.nn.Module):
             lp = self._soft_ce(self.patch(feats), colour, kind, object_weight)
             total = total + patch_weight * lp
             parts["aux_patch"] = float(lp.detach())
+        pool = batch["image_token_pooling"]
         if token_weight > 0 and "token" in self._seen:
-            pool = batch["image_token_pooling"]
-            valid = pool >= 0
-            keep = valid.any(-1)
-            idx = pool.clamp(min=0)
-            n = valid.sum(-1, keepdim=True).clamp(min=1)
-            tc = (colour[idx] * valid[..., None]).sum(1) / n
-            tk = (kind[idx] * valid[..., None]).sum(1) / n
             feats = self._seen["token"]
             lt = self._soft_ce(
-                self.token(feats.reshape(-1, feats.shape[-1])), tc[keep], tk[keep], object_weight
+                self.token(feats.reshape(-1, feats.shape[-1])),
+                pool_to_tokens(colour, pool),
+                pool_to_tokens(kind, pool),
+                object_weight,
             )
             total = total + token_weight * lt
             parts["aux_token"] = float(lt.detach())
         if position_weight > 0 and "token" in self._seen and "aux_patch_xy" in batch:
-            pool = batch["image_token_pooling"]
-            valid = pool >= 0
-            keep = valid.any(-1)
-            xy = batch["aux_patch_xy"][pool.clamp(min=0)] * valid[..., None]
-            target = xy.sum(1) / valid.sum(-1, keepdim=True).clamp(min=1)
             feats = self._seen["token"]
             pred = self.token_xy(feats.reshape(-1, feats.shape[-1]))
-            lxy = torch.nn.functional.smooth_l1_loss(pred, target[keep], beta=0.05)
+            target = pool_to_tokens(batch["aux_patch_xy"], pool)
+            lxy = torch.nn.functional.smooth_l1_loss(pred, target, beta=0.05)
             total = total + position_weight * lxy
             parts["aux_token_xy"] = float(lxy.detach())
         self._seen.pop("patch", None), self._seen.pop("token", None)
@@ -583,7 +569,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     control_batches = []
     if len(eval_rows) and any(s in cfg.data.control_styles for r in eval_rows["styles"] for s in r):
         control_batches = [control_source[i] for i in range(n_eval_batches)]
-    digit_ids = _digit_ids(processor.tokenizer)
+    digit_ids = torch.tensor(digit_token_ids(processor.tokenizer), dtype=torch.long)
 
     loader = torch.utils.data.DataLoader(
         source,

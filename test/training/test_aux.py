@@ -13,6 +13,7 @@ from PIL import Image
 from training.batching import (
     aux_class_counts,
     collate,
+    digit_token_ids,
     encode_example,
     object_patch_fractions,
     patch_positions,
@@ -87,7 +88,7 @@ def test_pointer_targets_sit_on_the_coordinate_digits(processor) -> None:
     fractions = object_patch_fractions(processor.image_processor, Image.fromarray(mask), objects)
     answer = '<points alt="red cup" coords="1 1 188 208">red cup</points>'
     enc = encode_example(processor, image, [("Point to the red cup.", answer)], 512)
-    digit_ids = {int(processor.tokenizer.convert_tokens_to_ids(str(d))) for d in range(10)}
+    digit_ids = set(digit_token_ids(processor.tokenizer))
     objects[0]["point"] = [29.5, 24.5]
     positions, targets, xy = pointer_targets(
         enc, [("point", "red cup")], fractions, objects, digit_ids, (160, 120)
