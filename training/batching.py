@@ -12,8 +12,10 @@ examples, so a resumed or a multi-process run sees exactly the data a single uni
 
 from __future__ import annotations
 
+import json
 import math
 import random
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -363,9 +365,6 @@ class BatchSource(torch.utils.data.Dataset):
         image = row["image"].convert("RGB")
         encoded = encode_example(self.processor, image, [(q, a) for q, a, _ in turns], self.max_len)
         if self.aux_targets:
-            import json
-            import re
-
             objects = json.loads(row["objects"])
             fractions = self._fractions.get(row_index)
             if fractions is None:  # the masks through the processor: cached, a row comes back every epoch
