@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from molmo_ros.models.tiny import EOS_TOKEN
+from training.coords import coordinate_token_ids, objects_of_answer, position_code
 
 __all__ = ["BatchSource", "Encoded", "collate", "encode_example", "global_indices"]
 
@@ -50,6 +51,9 @@ class Encoded:
     pointer_targets: torch.Tensor | None = None
     pointer_xy: torch.Tensor | None = None
     patch_xy: torch.Tensor | None = None
+    relevance: torch.Tensor | None = None
+    token_position: torch.Tensor | None = None
+    token_position_weight: torch.Tensor | None = None
 
 
 # ------------------------------------------------------------------------------------------ auxiliary targets
@@ -68,8 +72,10 @@ def aux_class_counts() -> tuple[int, int]:
 
 
 def digit_token_ids(tokenizer: Any) -> list[int]:
-    """Token ids that are a single digit (coordinates and counts are spelled with them), sorted."""
-    return sorted({int(tokenizer.convert_tokens_to_ids(str(d))) for d in range(10)})
+    """Token ids that are a single digit (coordinates and counts are spelled with them) or, with coordinate
+    tokens, a whole coordinate value (``000`` ... ``1000``), sorted."""
+    singles = {int(tokenizer.convert_tokens_to_ids(str(d))) for d in range(10)}
+    return sorted(singles | set(coordinate_token_ids(tokenizer)))
 
 
 def _patch_channel_means(image_processor: Any, rgb: Any) -> torch.Tensor:
@@ -150,34 +156,8 @@ def pool_to_tokens(values: torch.Tensor, pooling: torch.Tensor) -> torch.Tensor:
     return means[valid.any(-1)]
 
 
-def pointer_targets(
-    encoded: Encoded,
-    answers: list[tuple[str, str]],
-    fractions: dict[int, torch.Tensor],
-    objects: list[dict[str, Any]],
-    digit_ids: set[int],
-    size: tuple[int, int] = (1, 1),
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Targets of the auxiliary pointer loss for the single-object ``point`` answers of an example.
-
-    For every coordinate digit of such an answer (the digits after the leading ``1 1``), the query is the
-    position that predicts it, and the target a distribution over the picture's image tokens: the share of the
-    pointed object's mask in each token.
-
-    Returns:
-        ``(positions (Q,), targets (Q, image tokens), xy (Q, 2))``: ``xy`` is the pointed object's ``(x, y)`` as
-        fractions of the picture at the query of the first coordinate digit and NaN at the others (their states
-        can read the digits written before, so only the first one must come from the picture); empty when the
-        example has no such answer.
-    """
-    width, height = size
-    by_label = {f"{o['colour']} {o['kind']}": o for o in objects}
-    ids = encoded.input_ids.tolist()
-    labels = encoded.labels.tolist()
-    positions: list[int] = []
-    targets: list[torch.Tensor] = []
-    xy: list[torch.Tensor] = []
-    # Answers appear in order in the labels; walk the labelled spans.
+def _labelled_spans(labels: list[int]) -> list[tuple[int, int]]:
+    """``[a, b)`` index ranges of consecutive labelled (answer) tokens, in order."""
     spans: list[tuple[int, int]] = []
     i = 0
     while i < len(labels):
@@ -189,27 +169,137 @@ def pointer_targets(
             i = j
         else:
             i += 1
-    for (style, label), (a, b) in zip(answers, spans, strict=False):
-        obj = by_label.get(label) if style == "point" else None
-        if obj is None or int(obj["index"]) not in fractions:
-            continue
-        tokens = pool_to_tokens(fractions[int(obj["index"])], encoded.image_token_pooling)
-        if float(tokens.sum()) <= 0:
-            continue
-        target = tokens / tokens.sum()
-        digits = [k for k in range(a, b) if ids[k] in digit_ids]
-        for k in digits[2:]:
+    return spans
+
+
+def _token_share(
+    fractions: dict[int, torch.Tensor], pooling: torch.Tensor, obj: dict[str, Any]
+) -> torch.Tensor | None:
+    f = fractions.get(int(obj["index"]))
+    return None if f is None else pool_to_tokens(f, pooling)
+
+
+def pointer_targets(
+    encoded: Encoded,
+    answers: list[tuple[str, str]],
+    fractions: dict[int, torch.Tensor],
+    objects: list[dict[str, Any]],
+    digit_ids: set[int],
+    size: tuple[int, int] = (1, 1),
+    coordinate_ids: set[int] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Targets of the auxiliary pointer / guided-attention losses.
+
+    For every coordinate of a pointed object, the query is the position that predicts it, and the target a
+    distribution over the picture's image tokens: the share of that object's mask in each token. With coordinate
+    tokens (``coordinate_ids``) every point group of every answer counts (one object per group, matched by its
+    coordinates: point, point-all and counting answers); with digits only single-object ``point`` answers do
+    (the digits after the leading ``1 1``).
+
+    Args:
+        answers: ``(style, answer text)`` per turn, in order.
+
+    Returns:
+        ``(positions (Q,), targets (Q, image tokens), xy (Q, 2))``: ``xy`` is the pointed object's ``(x, y)`` as
+        fractions of the picture at the query of its first coordinate (token or digit) and NaN at the others
+        (their states can read what was already written); empty when the example has no pointed object.
+    """
+    width, height = size
+    ids = encoded.input_ids.tolist()
+    positions: list[int] = []
+    targets: list[torch.Tensor] = []
+    xy: list[torch.Tensor] = []
+
+    def add(obj: dict[str, Any], coordinate_positions: list[int]) -> None:
+        share = _token_share(fractions, encoded.image_token_pooling, obj)
+        if share is None or float(share.sum()) <= 0:
+            return
+        for n, k in enumerate(coordinate_positions):
             positions.append(k - 1)
-            targets.append(target)
-            # (x, y) of the point, 0-1; NaN after the first digit, whose state can read the digits already written.
-            first = k == digits[2]
+            targets.append(share / share.sum())
+            first = n == 0
             value = (
                 [float(obj["point"][0]) / width, float(obj["point"][1]) / height] if first else [math.nan] * 2
             )
             xy.append(torch.tensor(value))
+
+    spans = _labelled_spans(encoded.labels.tolist())
+    for (style, answer), (a, b) in zip(answers, spans, strict=False):
+        if coordinate_ids:
+            coords = [k for k in range(a, b) if ids[k] in coordinate_ids]
+            for g, obj in enumerate(objects_of_answer(answer, objects, size)):
+                add(obj, coords[2 * g : 2 * g + 2])
+            continue
+        match = re.search(r'alt="([^"]*)"', answer)
+        label = match.group(1) if match else ""
+        obj = next((o for o in objects if f"{o['colour']} {o['kind']}" == label), None)
+        if style != "point" or obj is None:
+            continue
+        add(obj, [k for k in range(a, b) if ids[k] in digit_ids][2:])
     if not positions:
         return torch.zeros((0,), dtype=torch.long), torch.zeros((0, 0)), torch.zeros((0, 2))
     return torch.tensor(positions, dtype=torch.long), torch.stack(targets), torch.stack(xy)
+
+
+#: Question styles whose answer names the image tokens the question is about (the relevance target).
+RELEVANCE_STYLES = ("point", "point_all", "count", "absent")
+
+
+def relevance_targets(
+    style: str,
+    answer: str,
+    pooling: torch.Tensor,
+    fractions: dict[int, torch.Tensor],
+    objects: list[dict[str, Any]],
+    size: tuple[int, int],
+) -> torch.Tensor | None:
+    """Per image token, the share of it covered by the objects the question asks for, ``(tokens,)`` in 0-1 (all
+    zeros when the answer is "There are none."); None for styles that name no objects (captions, short answers).
+    The objects come from the answer's point groups, so point, point-all and counting answers are treated alike."""
+    if style not in RELEVANCE_STYLES:
+        return None
+    n_tokens = int((pooling >= 0).any(-1).sum())
+    total = torch.zeros(n_tokens)
+    for obj in {int(o["index"]): o for o in objects_of_answer(answer, objects, size)}.values():
+        share = _token_share(fractions, pooling, obj)
+        if share is not None:
+            total += share
+    return total.clamp(max=1.0)
+
+
+def token_position_targets(
+    pooling: torch.Tensor,
+    patch_xy: torch.Tensor,
+    fractions: dict[int, torch.Tensor],
+    objects: list[dict[str, Any]],
+    size: tuple[int, int],
+    frequencies: int,
+    covered: float = 0.1,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where each image token should say it points: the point of the object(s) covering it (share-weighted),
+    or its own place in the picture when no object covers ``covered`` of it; as :func:`position_code` of x and of
+    y, ``(tokens, 2 * (1 + 2F))``, and a per-token flag ``(tokens,)``: 1 where an object covers it.
+
+    Pointing reads an object's point off its image tokens; a token's own centre is up to half a token (80 x 60 px
+    of a 640 x 480 picture on an 8 x 8 grid) from the object inside it, so the tokens must carry the object's point.
+    """
+    width, height = size
+    own = pool_to_tokens(patch_xy, pooling)  # (tokens, 2)
+    weighted = torch.zeros_like(own)
+    cover = torch.zeros(own.shape[0])
+    for o in objects:
+        if not o.get("visible") or o.get("point") is None:
+            continue
+        share = _token_share(fractions, pooling, o)
+        if share is None:
+            continue
+        point = torch.tensor([float(o["point"][0]) / width, float(o["point"][1]) / height])
+        weighted += share[:, None] * point
+        cover += share
+    is_covered = cover >= covered
+    xy = torch.where(is_covered[:, None], weighted / cover.clamp(min=1e-6)[:, None], own)
+    code = torch.cat([position_code(xy[:, 0], frequencies), position_code(xy[:, 1], frequencies)], dim=1)
+    return code, is_covered.float()
 
 
 def encode_example(processor: Any, image: Any, turns: list[tuple[str, str]], max_len: int) -> Encoded:
@@ -279,6 +369,18 @@ def collate(examples: list[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
         out["aux_kind"] = torch.cat([e.patch_kind for e in examples], dim=0)  # type: ignore[misc]
         if all(e.patch_xy is not None for e in examples):
             out["aux_patch_xy"] = torch.cat([e.patch_xy for e in examples], dim=0)  # type: ignore[misc]
+        if all(e.token_position is not None for e in examples):
+            out["aux_token_position"] = torch.cat([e.token_position for e in examples])  # type: ignore[misc]
+            out["aux_token_covered"] = torch.cat([e.token_position_weight for e in examples])  # type: ignore[misc]
+        if any(e.relevance is not None for e in examples):
+            # Per valid image token of the batch: the target, and 1 where the example has one.
+            values, known = [], []
+            for e in examples:
+                n = int((e.image_token_pooling >= 0).any(-1).sum())
+                values.append(e.relevance if e.relevance is not None else torch.zeros(n))
+                known.append(torch.full((n,), float(e.relevance is not None)))
+            out["aux_relevance"] = torch.cat(values)
+            out["aux_relevance_known"] = torch.cat(known)
         rows, cols, tgts, xys = [], [], [], []
         for i, e in enumerate(examples):
             if e.pointer_positions is not None and len(e.pointer_positions):
@@ -321,7 +423,10 @@ class BatchSource(torch.utils.data.Dataset):
         seed: data-order seed; pad_id: padding token id.
         styles: keep only turns of these styles (empty: all); rows left without a turn are skipped.
         aux_targets: add per-patch colour / kind targets from the rows' ``mask`` and ``objects`` columns
-            (:func:`patch_targets`) as ``aux_colour`` / ``aux_kind``; rows without them get none.
+            (:func:`patch_targets`) as ``aux_colour`` / ``aux_kind``, the pointer targets, and the first
+            question's per-token relevance (:func:`relevance_targets`); rows without them get none.
+        position_frequencies: with ``aux_targets``, also the per-token position code of the covering objects'
+            points (:func:`token_position_targets`) with this many frequencies (0 = off).
     """
 
     def __init__(
@@ -336,6 +441,7 @@ class BatchSource(torch.utils.data.Dataset):
         rank: int = 0,
         styles: tuple[str, ...] = (),
         aux_targets: bool = False,
+        position_frequencies: int = 0,
     ) -> None:
         self.rows, self.processor = rows, processor
         self.batch_size, self.max_turns, self.max_len = batch_size, max_turns, max_len
@@ -346,6 +452,8 @@ class BatchSource(torch.utils.data.Dataset):
         self._positions: dict[tuple[int, int], torch.Tensor] = {}
         tokenizer = processor.tokenizer
         self.digit_ids = set(digit_token_ids(tokenizer))
+        self.coordinate_ids = set(coordinate_token_ids(tokenizer))
+        self.position_frequencies = position_frequencies
         self.pad_id = int(processor.tokenizer.pad_token_id)
 
     def __len__(self) -> int:
@@ -375,12 +483,24 @@ class BatchSource(torch.utils.data.Dataset):
             if image.size not in self._positions:
                 self._positions[image.size] = patch_positions(self.processor.image_processor, image.size)
             encoded.patch_xy = self._positions[image.size]
-            answers = []
-            for _, a, style in turns:
-                match = re.search(r'alt="([^"]*)"', a)
-                answers.append((style, match.group(1) if match else ""))
+            pooling = encoded.image_token_pooling
+            if self.position_frequencies > 0:
+                encoded.token_position, encoded.token_position_weight = token_position_targets(
+                    pooling, encoded.patch_xy, fractions, objects, image.size, self.position_frequencies
+                )
+            # Only the first question can be read by the image tokens (it is the one before the picture).
+            _, first_answer, first_style = turns[0]
+            encoded.relevance = relevance_targets(
+                first_style, first_answer, pooling, fractions, objects, image.size
+            )
             encoded.pointer_positions, encoded.pointer_targets, encoded.pointer_xy = pointer_targets(
-                encoded, answers, fractions, objects, self.digit_ids, image.size
+                encoded,
+                [(style, a) for _, a, style in turns],
+                fractions,
+                objects,
+                self.digit_ids,
+                image.size,
+                self.coordinate_ids,
             )
         return encoded
 

@@ -66,6 +66,10 @@ class ModelConfig:
         ""  # Qwen3 causal-LM checkpoint (dir or hub id) to copy into the LM; sizes must match
     )
     tokenizer_corpus_rows: int = 4000  # training rows whose text trains the BPE tokenizer of a new model
+    coordinate_code_frequencies: int = 8  # with sizes.coordinate_tokens: frequencies of the smooth code (training.coords.position_code) the coordinate tokens' embedding and LM-head rows start from (0 = random rows)
+    coordinate_code_scale: float = (
+        1.0  # amplitude of that code in the LM-head rows (the embedding rows get a tenth)
+    )
 
 
 @dataclass
@@ -110,6 +114,11 @@ class AuxConfig:
         0.0  # weight of the coordinate loss: LM states at coordinate digits -> the point (x, y)
     )
     coord_layer: int = -1  # LM hidden-state index the coordinate loss reads (-1 = the last layer's output)
+    position_frequencies: int = 0  # > 0: the position target of each image token is the smooth code (training.coords.position_code, this many frequencies) of the point of the object covering it (its own place where none does), instead of its own (x, y)
+    relevance_weight: float = 0.0  # weight of the relevance loss: at LM layer `relevance_layer`, each image token says whether it shows what the (first) question asks for (soft BCE on the objects' share; all 0 for absent objects). Needs the question before the picture
+    relevance_layer: int = (
+        2  # LM hidden-state index the relevance head reads (0 = embeddings, i = after layer i)
+    )
     lr: float = 3e-3  # peak learning rate of the auxiliary heads (same warmup + cosine)
     end_ratio: float = 1.0  # the aux weights fall linearly to this fraction of themselves at the last step
 
@@ -151,6 +160,7 @@ class TrainConfig:
     threads: int = 0  # torch intra-op threads per process (0 = torch's default)
     parallel: str = "ddp"  # with WORLD_SIZE > 1: "ddp" (DistributedDataParallel) or "fsdp" (fully_shard)
     debug: bool = False  # tiny model, few steps, small data: a smoke run in seconds
+    coordinate_sigma: float = 0.0  # with coordinate tokens: the answer loss on a coordinate is a soft cross-entropy against a Gaussian of this width (units of the 0-1000 scale) around the true value; 0 = plain cross-entropy
 
 
 # ------------------------------------------------------------------------------------------ (de)serialising

@@ -78,16 +78,38 @@ def apply_init(model: Any, processor: Any, config: ModelConfig) -> dict[str, flo
         _fan_in_init(model.model.multi_modal_projector, seed=config.init_seed)
     elif config.connector_init != "as_built":
         raise ValueError(f"connector_init must be 'fan_in' or 'as_built', got {config.connector_init!r}")
+    report.update(_coordinate_code_init(model, processor, config))
     if config.image_feature_rms > 0:
         before = _image_feature_rms(model, processor)
         model.model.multi_modal_projector.image_projector.down_proj.weight.mul_(
             config.image_feature_rms / before
         )
-        report = {
-            "image_feature_rms_before": before,
-            "image_feature_rms_after": _image_feature_rms(model, processor),
-        }
+        report["image_feature_rms_before"] = before
+        report["image_feature_rms_after"] = _image_feature_rms(model, processor)
     return report
+
+
+def _coordinate_code_init(model: Any, processor: Any, config: ModelConfig) -> dict[str, float]:
+    """Coordinate tokens start from a smooth code of their value (:func:`training.coords.position_code`) in the
+    first channels of their LM-head rows (and, a tenth as large, of their embeddings): nearby values score alike
+    from the first step, so the soft targets' gradient reaches the neighbours of the value being taught."""
+    from training.coords import coordinate_token_ids, position_code
+
+    ids = coordinate_token_ids(processor.tokenizer)
+    if not ids or config.coordinate_code_frequencies <= 0:
+        return {}
+    code = position_code(torch.linspace(0.0, 1.0, len(ids)), config.coordinate_code_frequencies)
+    width = code.shape[1]
+    index = torch.tensor(ids)
+    head = model.lm_head.weight
+    if width > head.shape[1]:
+        raise ValueError(
+            f"a coordinate code of {width} channels does not fit a hidden size of {head.shape[1]}"
+        )
+    head[index, :width] = code * config.coordinate_code_scale
+    embed = model.model.language_model.embed_tokens.weight
+    embed[index, :width] = code * (0.1 * config.coordinate_code_scale)
+    return {"coordinate_tokens": len(ids), "coordinate_code_channels": width}
 
 
 def _fan_in_init(module: torch.nn.Module, seed: int) -> None:

@@ -38,9 +38,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from training.batching import IGNORE, BatchSource, digit_token_ids, pool_to_tokens
+from training.aux_heads import AuxHeads
+from training.batching import BatchSource, digit_token_ids
 from training.config import TrainConfig, load_config, save_config, to_dict
+from training.coords import coordinate_token_ids, soft_coordinate_targets
 from training.data.loaders import load_rows
+from training.metrics import answer_loss, evaluate_losses, grad_norms, plot_curves, to_device
 from training.model import build_new_checkpoint, count_parameters, parameter_groups
 
 __all__ = ["cli_main", "debug_config", "lr_factor", "train"]
@@ -171,252 +174,6 @@ def _unwrap(model: torch.nn.Module) -> Any:
     return model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
 
 
-# ------------------------------------------------------------------------------------------ measuring
-
-
-def answer_losses(model: Any, batch: dict[str, torch.Tensor], digit_ids: torch.Tensor) -> tuple[float, float]:
-    """Mean cross-entropy (nats) over answer tokens, and over the answer's digit tokens only."""
-    out = model(**{k: v for k, v in batch.items() if k != "labels" and not k.startswith("aux_")})
-    logits = out.logits[:, :-1].float()
-    labels = batch["labels"][:, 1:]
-    mask = labels != IGNORE
-    losses = torch.nn.functional.cross_entropy(
-        logits.reshape(-1, logits.shape[-1]), labels.clamp(min=0).reshape(-1), reduction="none"
-    ).reshape(labels.shape)
-    digits = mask & torch.isin(labels, digit_ids.to(labels.device))
-    answer = float(losses[mask].mean()) if mask.any() else float("nan")
-    digit = float(losses[digits].mean()) if digits.any() else float("nan")
-    return answer, digit
-
-
-def shuffled_pictures(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor] | None:
-    """The batch with every example given the next example's picture (rotated by one); None when the pictures
-    differ in crop count (then the rotation would not line up)."""
-    crops = batch["image_num_crops"]
-    if len(crops) < 2 or not bool((crops == crops[0]).all()):
-        return None
-    n = len(crops)
-    pixels = batch["pixel_values"].reshape(n, int(crops[0]), *batch["pixel_values"].shape[1:])
-    shuffled = dict(batch)
-    shuffled["pixel_values"] = torch.roll(pixels, shifts=1, dims=0).reshape(batch["pixel_values"].shape)
-    return shuffled
-
-
-@torch.no_grad()
-def evaluate_losses(
-    model: Any,
-    eval_batches: list[dict[str, torch.Tensor]],
-    control_batches: list[dict[str, torch.Tensor]],
-    digit_ids: torch.Tensor,
-    device: torch.device,
-) -> dict[str, float]:
-    """Held-out answer loss, and the shuffled-picture control on pointing / counting answers."""
-    was_training = model.training
-    model.eval()
-    result: dict[str, float] = {}
-    if eval_batches:
-        values = [answer_losses(model, _to(b, device), digit_ids)[0] for b in eval_batches]
-        result["eval_loss"] = float(np.mean(values))
-    right, wrong, right_d, wrong_d = [], [], [], []
-    for batch in control_batches:
-        shuffled = shuffled_pictures(batch)
-        if shuffled is None:
-            continue
-        a, d = answer_losses(model, _to(batch, device), digit_ids)
-        sa, sd = answer_losses(model, _to(shuffled, device), digit_ids)
-        right.append(a), wrong.append(sa), right_d.append(d), wrong_d.append(sd)
-    if right:
-        result.update(control_loss_right=float(np.mean(right)), control_loss_shuffled=float(np.mean(wrong)))
-        if not all(math.isnan(v) for v in right_d):  # caption answers have no coordinate digits
-            result.update(
-                control_digit_loss_right=float(np.nanmean(right_d)),
-                control_digit_loss_shuffled=float(np.nanmean(wrong_d)),
-            )
-        result["control_gap"] = result["control_loss_shuffled"] - result["control_loss_right"]
-    model.train(was_training)
-    return result
-
-
-def _to(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
-    return {k: v.to(device) for k, v in batch.items()}
-
-
-def _grad_norms(model: torch.nn.Module) -> dict[str, float]:
-    from training.model import component_of
-
-    sums = {"vit": 0.0, "connector": 0.0, "llm": 0.0}
-    for name, p in model.named_parameters():
-        if p.grad is not None:
-            g = p.grad.detach()
-            g = g.full_tensor() if hasattr(g, "full_tensor") else g
-            sums[component_of(name.removeprefix("module."))] += float(g.float().pow(2).sum())
-    return {f"grad_{k}": math.sqrt(v) for k, v in sums.items()}
-
-
-# ------------------------------------------------------------------------------------------ auxiliary vision loss
-
-
-class AuxHeads(torch.nn.Module):
-    """Linear heads of the auxiliary vision loss (:class:`training.config.AuxConfig`), fed by forward hooks on
-    the ViT and the connector of ``model`` during the ordinary forward pass (no second pass)."""
-
-    def __init__(self, model: Any, pointer_dim: int = 64) -> None:
-        super().__init__()
-        from training.batching import aux_class_counts
-
-        n_colour, n_kind = aux_class_counts()
-        vit = model.model.vision_tower.config.hidden_size
-        text = model.config.text_config.hidden_size
-        self.patch = torch.nn.Linear(vit, n_colour + n_kind)
-        self.token = torch.nn.Linear(text, n_colour + n_kind)
-        self.query = torch.nn.Linear(text, pointer_dim)
-        self.key = torch.nn.Linear(text, pointer_dim)
-        self.coord = torch.nn.Linear(text, 2)
-        self.token_xy = torch.nn.Linear(text, 2)
-        self.image_token_id = int(
-            getattr(model.config, "image_token_id", None) or model.config.image_patch_id
-        )
-        self.n_colour = n_colour
-        self._seen: dict[str, torch.Tensor] = {}
-        inner = model.model
-        self._hooks = [
-            inner.vision_tower.register_forward_hook(self._keep("patch")),
-            inner.multi_modal_projector.register_forward_hook(self._keep("token")),
-        ]
-
-    def _keep(self, name: str) -> Any:
-        def hook(module: Any, args: Any, output: Any) -> None:
-            self._seen[name] = output.last_hidden_state
-
-        return hook
-
-    def _soft_ce(
-        self, logits: torch.Tensor, colour: torch.Tensor, kind: torch.Tensor, w: float
-    ) -> torch.Tensor:
-        covered = 1.0 - colour[:, 0]
-        weight = 1.0 + w * covered
-        lc = -(colour * torch.log_softmax(logits[:, : self.n_colour], -1)).sum(-1)
-        lk = -(kind * torch.log_softmax(logits[:, self.n_colour :], -1)).sum(-1)
-        return ((lc + lk) * weight).sum() / weight.sum()
-
-    def loss(
-        self,
-        batch: dict[str, torch.Tensor],
-        patch_weight: float,
-        token_weight: float,
-        object_weight: float,
-        position_weight: float = 0.0,
-    ) -> tuple[torch.Tensor, dict[str, float]]:
-        """The weighted auxiliary loss of the last forward pass, and its parts (for the log)."""
-        colour, kind = batch["aux_colour"], batch["aux_kind"]
-        total = torch.zeros((), device=colour.device)
-        parts: dict[str, float] = {}
-        if patch_weight > 0 and "patch" in self._seen:
-            feats = self._seen["patch"].reshape(-1, self._seen["patch"].shape[-1])
-            lp = self._soft_ce(self.patch(feats), colour, kind, object_weight)
-            total = total + patch_weight * lp
-            parts["aux_patch"] = float(lp.detach())
-        pool = batch["image_token_pooling"]
-        if token_weight > 0 and "token" in self._seen:
-            feats = self._seen["token"]
-            lt = self._soft_ce(
-                self.token(feats.reshape(-1, feats.shape[-1])),
-                pool_to_tokens(colour, pool),
-                pool_to_tokens(kind, pool),
-                object_weight,
-            )
-            total = total + token_weight * lt
-            parts["aux_token"] = float(lt.detach())
-        if position_weight > 0 and "token" in self._seen and "aux_patch_xy" in batch:
-            feats = self._seen["token"]
-            pred = self.token_xy(feats.reshape(-1, feats.shape[-1]))
-            target = pool_to_tokens(batch["aux_patch_xy"], pool)
-            lxy = torch.nn.functional.smooth_l1_loss(pred, target, beta=0.05)
-            total = total + position_weight * lxy
-            parts["aux_token_xy"] = float(lxy.detach())
-        self._seen.pop("patch", None), self._seen.pop("token", None)
-        return total, parts
-
-    def _digit_targets(
-        self, batch: dict[str, torch.Tensor]
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None:
-        """The coordinate-digit positions (``rows``, ``cols``), their targets over the image tokens
-        ``(Q, n_img)`` and the image-token mask ``(B, L)``; None when the batch has no point answers or its
-        examples differ in image-token count (then the targets would not line up)."""
-        if "aux_ptr_rows" not in batch:
-            return None
-        target = batch["aux_ptr_targets"]
-        is_image = batch["input_ids"] == self.image_token_id
-        n_img = int(is_image[0].sum())
-        if n_img != target.shape[1] or not bool((is_image.sum(1) == n_img).all()):
-            return None
-        return batch["aux_ptr_rows"], batch["aux_ptr_cols"], target, is_image
-
-    def pointer_loss(self, batch: dict[str, torch.Tensor], hidden: torch.Tensor) -> torch.Tensor | None:
-        """Soft cross-entropy of a bilinear pointer from the LM states that predict coordinate digits onto the
-        picture's image-token states (targets: the pointed object's share of each token)."""
-        found = self._digit_targets(batch)
-        if found is None:
-            return None
-        rows, cols, target, is_image = found
-        n_img = target.shape[1]
-        keys = hidden[is_image].reshape(hidden.shape[0], n_img, -1)[rows]  # (Q, n_img, D)
-        q = self.query(hidden[rows, cols])  # (Q, d)
-        k = self.key(keys)  # (Q, n_img, d)
-        scores = torch.einsum("qd,qnd->qn", q, k) / math.sqrt(q.shape[-1])
-        return -(target * torch.log_softmax(scores, -1)).sum(-1).mean()
-
-    def coord_loss(self, batch: dict[str, torch.Tensor], hidden: torch.Tensor) -> torch.Tensor | None:
-        """Squared error (x10) of the pointed object's (x, y) (0-1 of the picture) read linearly from the LM state
-        that predicts the point's first coordinate digit (later digits could read the digits already written)."""
-        if "aux_ptr_xy" not in batch:
-            return None
-        first = ~batch["aux_ptr_xy"][:, 0].isnan()
-        if not bool(first.any()):
-            return None
-        rows, cols = batch["aux_ptr_rows"][first], batch["aux_ptr_cols"][first]
-        pred = torch.sigmoid(self.coord(hidden[rows, cols]))
-        return (pred - batch["aux_ptr_xy"][first]).pow(2).sum(-1).mean() * 10.0
-
-    def watch_attention(self, model: Any, layers: Sequence[int]) -> None:
-        """Keep the attention probabilities of these LM layers (they must run the eager attention)."""
-        n_layers = len(model.model.language_model.layers)
-        outside = [i for i in layers if not 0 <= i < n_layers]
-        if outside:
-            raise ValueError(f"aux.attention_layers {list(outside)} outside the model's {n_layers} LM layers")
-        for i in layers:
-            attn = model.model.language_model.layers[i].self_attn
-            self._hooks.append(attn.register_forward_hook(self._keep_attention(f"attn{i}")))
-
-    def _keep_attention(self, name: str) -> Any:
-        def hook(module: Any, args: Any, output: Any) -> None:
-            if output[1] is not None:
-                self._seen[name] = output[1]
-
-        return hook
-
-    def attention_loss(
-        self, batch: dict[str, torch.Tensor], layers: Sequence[int], heads: int
-    ) -> torch.Tensor | None:
-        """Soft cross-entropy between the guided heads' attention at the positions that predict coordinate digits
-        and the pointed object's share of each image token (mass elsewhere counts as a miss)."""
-        found = self._digit_targets(batch)
-        if found is None:
-            return None
-        rows, cols, target, is_image = found
-        n_img = target.shape[1]
-        img_pos = is_image.nonzero()[:, 1].reshape(is_image.shape[0], n_img)[rows]  # (Q, n_img)
-        losses = []
-        for i in layers:
-            probs = self._seen.pop(f"attn{i}", None)
-            if probs is None:
-                continue
-            picked = probs[rows, :heads, cols]  # (Q, heads, L)
-            on_image = picked.gather(2, img_pos[:, None, :].expand(-1, picked.shape[1], -1))
-            losses.append(-(target[:, None, :] * torch.log(on_image + 1e-6)).sum(-1).mean())
-        return torch.stack(losses).mean() if losses else None
-
-
 # ------------------------------------------------------------------------------------------ the loop
 
 
@@ -424,7 +181,15 @@ def debug_config(cfg: TrainConfig) -> TrainConfig:
     """``--debug``: a tiny model, a few steps, a small rendered set; finishes in seconds on a CPU."""
     from molmo_ros.models.tiny import Molmo2Sizes
 
-    sizes = replace(Molmo2Sizes.tiny(), max_crops=1, image_pooling=(2, 2), tokenizer_vocab_size=400)
+    real = cfg.model.sizes
+    sizes = replace(
+        Molmo2Sizes.tiny(),
+        max_crops=1,
+        image_pooling=(2, 2),
+        tokenizer_vocab_size=400,
+        coordinate_tokens=real.coordinate_tokens,
+        question_first=real.question_first,
+    )
     init_from = cfg.model.init_from if cfg.model.init_from and Path(cfg.model.init_from).is_dir() else ""
     model = replace(cfg.model, sizes=sizes, tokenizer_corpus_rows=50, init_from=init_from)
     data = replace(cfg.data, batch_size=4, max_turns=2, eval_fraction=0.25)
@@ -512,12 +277,13 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             a.pointer_weight,
             a.attention_weight,
             a.coord_weight,
+            a.relevance_weight,
         )
     )
     aux: AuxHeads | None = None
     if use_aux:
         torch.manual_seed(cfg.seed + 17)
-        aux = AuxHeads(model, cfg.aux.pointer_dim).to(dist.device)
+        aux = AuxHeads(model, cfg.aux.pointer_dim, cfg.aux.position_frequencies).to(dist.device)
         if cfg.aux.attention_weight > 0:
             model.model.language_model.config._attn_implementation = "eager"
             aux.watch_attention(model, cfg.aux.attention_layers)
@@ -551,6 +317,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         dist.world_size,
         dist.rank,
         aux_targets=use_aux,
+        position_frequencies=cfg.aux.position_frequencies,
     )
     eval_source = BatchSource(
         eval_rows, processor, cfg.data.batch_size, cfg.data.max_turns, cfg.data.max_seq_len, cfg.seed + 1
@@ -570,6 +337,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     if len(eval_rows) and any(s in cfg.data.control_styles for r in eval_rows["styles"] for s in r):
         control_batches = [control_source[i] for i in range(n_eval_batches)]
     digit_ids = torch.tensor(digit_token_ids(processor.tokenizer), dtype=torch.long)
+    coordinate_ids = torch.tensor(coordinate_token_ids(processor.tokenizer), dtype=torch.long).to(dist.device)
+    soft_targets = soft_coordinate_targets(cfg.coordinate_sigma) if len(coordinate_ids) else None
 
     loader = torch.utils.data.DataLoader(
         source,
@@ -620,11 +389,13 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         factor = lr_factor(step, cfg.steps, o.warmup_steps, o.min_lr_ratio)
         for group in optimizer.param_groups:
             group["lr"] = group["base_lr"] * factor
-        batch = _to(batch, dist.device)
-        inputs = {k: v for k, v in batch.items() if not k.startswith("aux_")}
-        want_hidden = aux is not None and (cfg.aux.pointer_weight > 0 or cfg.aux.coord_weight > 0)
+        batch = to_device(batch, dist.device)
+        inputs = {k: v for k, v in batch.items() if not k.startswith("aux_") and k != "labels"}
+        want_hidden = aux is not None and (
+            cfg.aux.pointer_weight > 0 or cfg.aux.coord_weight > 0 or cfg.aux.relevance_weight > 0
+        )
         output = wrapped(**inputs, output_hidden_states=want_hidden)
-        loss = output.loss
+        loss = answer_loss(output.logits, batch["labels"], coordinate_ids, soft_targets)
         aux_parts: dict[str, float] = {}
         total = loss
         if aux is not None and "aux_colour" in batch:
@@ -642,6 +413,13 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
                 if pointer is not None:
                     total = total + cfg.aux.pointer_weight * ramp * pointer
                     aux_parts["aux_pointer"] = float(pointer.detach())
+            if cfg.aux.relevance_weight > 0:
+                relevance = aux.relevance_loss(
+                    batch, output.hidden_states[cfg.aux.relevance_layer], cfg.aux.object_weight
+                )
+                if relevance is not None:
+                    total = total + cfg.aux.relevance_weight * ramp * relevance
+                    aux_parts["aux_relevance"] = float(relevance.detach())
             if cfg.aux.coord_weight > 0:
                 coord = aux.coord_loss(batch, output.hidden_states[cfg.aux.coord_layer])
                 if coord is not None:
@@ -660,7 +438,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
                 if param.grad is not None:
                     torch.distributed.all_reduce(param.grad)
                     param.grad /= dist.world_size
-        norms = _grad_norms(wrapped) if (step + 1) % cfg.log_every == 0 else {}
+        norms = grad_norms(wrapped) if (step + 1) % cfg.log_every == 0 else {}
         if o.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(wrapped.parameters(), o.grad_clip)
         optimizer.step()
@@ -702,7 +480,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         fix_embedding_split(final)
         processor.save_pretrained(final)
         save_config(cfg, final / CONFIG_FILE)
-        _plot_curves(log_file, out / "curves.png")
+        plot_curves(log_file, out / "curves.png")
     elif cfg.parallel == "fsdp" and dist.world_size > 1:
         _full_state_dict(wrapped, cfg, dist)
     summary = {
@@ -768,50 +546,6 @@ def _save_checkpoint(
         for old in done[: -cfg.keep_checkpoints]:
             shutil.rmtree(old, ignore_errors=True)
     dist.barrier()
-
-
-def _plot_curves(log_file: Path, png: Path) -> None:
-    """Training loss, held-out loss and the picture control against steps."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    records = [json.loads(line) for line in log_file.read_text().splitlines() if line.strip()]
-    train = [r for r in records if r.get("event") == "train"]
-    evals = [r for r in records if r.get("event") == "eval"]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    axes[0].plot([r["step"] for r in train], [r["loss"] for r in train], label="train loss")
-    if any("eval_loss" in r for r in evals):
-        axes[0].plot(
-            [r["step"] for r in evals if "eval_loss" in r],
-            [r["eval_loss"] for r in evals if "eval_loss" in r],
-            "o-",
-            label="held-out loss",
-        )
-    axes[0].set_xlabel("step")
-    axes[0].set_ylabel("answer loss (nats/token)")
-    axes[0].legend()
-    ctl = [r for r in evals if "control_digit_loss_right" in r]
-    if ctl:
-        axes[1].plot(
-            [r["step"] for r in ctl],
-            [r["control_digit_loss_right"] for r in ctl],
-            "o-",
-            label="right picture",
-        )
-        axes[1].plot(
-            [r["step"] for r in ctl],
-            [r["control_digit_loss_shuffled"] for r in ctl],
-            "o-",
-            label="shuffled pictures",
-        )
-        axes[1].set_ylabel("coordinate-digit loss (nats/token)")
-        axes[1].set_xlabel("step")
-        axes[1].legend()
-    fig.tight_layout()
-    fig.savefig(png, dpi=100)
-    plt.close(fig)
 
 
 # ------------------------------------------------------------------------------------------ command line

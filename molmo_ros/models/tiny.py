@@ -37,9 +37,11 @@ from typing import Any
 __all__ = [
     "BOS_TOKEN",
     "CHAT_TEMPLATE",
+    "COORDINATE_TOKENS",
     "EOS_TOKEN",
     "IMAGE_SPECIAL_TOKENS",
     "PAD_TOKEN",
+    "QUESTION_FIRST_TEMPLATE",
     "TEXT_SPECIAL_TOKENS",
     "BuildInfo",
     "Molmo2Sizes",
@@ -58,6 +60,11 @@ EOS_TOKEN = "<|im_end|>"  # every answer ends with it: the chat template closes 
 PAD_TOKEN = BOS_TOKEN
 TEXT_SPECIAL_TOKENS: tuple[str, ...] = (BOS_TOKEN, IM_START_TOKEN, EOS_TOKEN)
 
+# Every value of Molmo2's 0-1000 coordinate scale as written in its answers ("000" ... "999", "1000"): with
+# ``coordinate_tokens`` each becomes one ordinary (generatable, decodable) token, so a coordinate is one
+# prediction instead of three dependent digits; the text, the parser and the node see the same string.
+COORDINATE_TOKENS: tuple[str, ...] = (*(f"{v:03d}" for v in range(1000)), "1000")
+
 # The tokens Molmo2Processor and Molmo2Config refer to. The order mirrors the released checkpoints' ids
 # (im_start = base + 0, im_end = +1, im_patch = +2, ..., low_res_im_start = +4, frame_start = +7, frame_end = +8).
 IMAGE_SPECIAL_TOKENS: tuple[str, ...] = (
@@ -73,11 +80,17 @@ IMAGE_SPECIAL_TOKENS: tuple[str, ...] = (
     "<|video|>",
 )
 
-# A chat template written for this project that renders the same prompt strings as the released Molmo2
-# checkpoints for our use: one ``<|image|>`` placeholder per image (``Image N<|image|>`` when there are
-# several), one per video, all ahead of the conversation; then ChatML turns. Unlike the released template,
-# an assistant turn is always closed with ``<|im_end|>`` so training data teaches the model to stop there.
-CHAT_TEMPLATE = (
+# Chat templates written for this project. Both render one ``<|image|>`` placeholder per image (``Image N<|image|>``
+# when there are several) and one per video, then ChatML turns; unlike the released template, an assistant turn is
+# always closed with ``<|im_end|>`` so training data teaches the model to stop there.
+# * CHAT_TEMPLATE (image first) renders the same prompt strings as the released Molmo2 checkpoints for our use:
+#   every picture ahead of the conversation.
+# * QUESTION_FIRST_TEMPLATE puts the pictures after the first user turn's text, inside that turn. A causal decoder
+#   then reads the question before the picture, so every image token can attend to the words it must match
+#   ("red", "cup"); with the picture first only the answer positions can, and a small decoder learns that
+#   binding far more slowly (../shared/probes: 62 % vs 21.5 % hits). The processor expands ``<|image|>``
+#   wherever the template puts it, so the model and the output format stay Molmo2's.
+_TEMPLATE_COUNT = (
     "{%- set counts = namespace(images=0, videos=0) -%}"
     "{%- for message in messages if message['content'] is not string -%}"
     "{%- for part in message['content'] -%}"
@@ -88,11 +101,14 @@ CHAT_TEMPLATE = (
     "{%- endif -%}"
     "{%- endfor -%}"
     "{%- endfor -%}"
+)
+_TEMPLATE_MEDIA = (
     "{%- if counts.images == 1 -%}<|image|>"
     "{%- else -%}{%- for n in range(counts.images) -%}Image {{ n + 1 }}<|image|>{%- endfor -%}"
     "{%- endif -%}"
     "{%- for n in range(counts.videos) -%}<|video|>{%- endfor -%}"
-    "{%- for message in messages -%}"
+)
+_TEMPLATE_TURN_TEXT = (
     "{%- if message['role'] not in ('user', 'assistant') -%}"
     "{{ raise_exception('Molmo2 chats only have user and assistant turns, got ' ~ message['role']) }}"
     "{%- endif -%}"
@@ -104,9 +120,28 @@ CHAT_TEMPLATE = (
     "{%- endfor -%}"
     "{%- set text = joined.text -%}"
     "{%- endif -%}"
-    "{{ '<|im_start|>' ~ message['role'] ~ '\\n' ~ text ~ '<|im_end|>\\n' }}"
-    "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}{{ '<|im_start|>assistant\\n' }}{%- endif -%}"
+)
+_TEMPLATE_END = "{%- if add_generation_prompt -%}{{ '<|im_start|>assistant\\n' }}{%- endif -%}"
+CHAT_TEMPLATE = (
+    _TEMPLATE_COUNT
+    + _TEMPLATE_MEDIA
+    + "{%- for message in messages -%}"
+    + _TEMPLATE_TURN_TEXT
+    + "{{ '<|im_start|>' ~ message['role'] ~ '\\n' ~ text ~ '<|im_end|>\\n' }}"
+    + "{%- endfor -%}"
+    + _TEMPLATE_END
+)
+QUESTION_FIRST_TEMPLATE = (
+    _TEMPLATE_COUNT
+    + "{%- for message in messages -%}"
+    + _TEMPLATE_TURN_TEXT
+    + "{{ '<|im_start|>' ~ message['role'] ~ '\\n' ~ text }}"
+    + "{%- if loop.first -%}{{ '\\n' if text else '' }}"
+    + _TEMPLATE_MEDIA
+    + "{%- endif -%}"
+    + "{{ '<|im_end|>\\n' }}"
+    + "{%- endfor -%}"
+    + _TEMPLATE_END
 )
 
 BUILD_INFO_FILE = "molmo_ros_build.json"
@@ -152,9 +187,13 @@ class Molmo2Sizes:
     video_pooling: tuple[int, int] = (3, 3)
     video_num_frames: int = 8
     video_max_fps: float = 2.0
-    # Tokenizer.
+    # Tokenizer and chat template.
     tokenizer_vocab_size: int = 512
     """Target size of the byte-level BPE vocabulary (a small corpus may yield fewer tokens)."""
+    coordinate_tokens: bool = False
+    """Add one token per coordinate value (:data:`COORDINATE_TOKENS`) on top of the BPE vocabulary."""
+    question_first: bool = False
+    """Chat template: the picture after the first question (:data:`QUESTION_FIRST_TEMPLATE`), else before it."""
 
     def validate(self) -> None:
         """Raise ``ValueError`` with a reason when the sizes cannot make a working model."""
@@ -313,7 +352,7 @@ def default_corpus(num_lines: int = 3000, seed: int = 0) -> list[str]:
 # -------------------------------------------------------------------------------------------- tokenizer
 
 
-def build_tokenizer(corpus: Iterable[str], vocab_size: int = 512) -> Any:
+def build_tokenizer(corpus: Iterable[str], vocab_size: int = 512, coordinate_tokens: bool = False) -> Any:
     """Train a byte-level BPE tokenizer and wrap it for transformers.
 
     Digits are isolated before the byte-level split, so every number is spelled one digit per token as Qwen's
@@ -322,12 +361,14 @@ def build_tokenizer(corpus: Iterable[str], vocab_size: int = 512) -> Any:
     Args:
         corpus: training text, one sample per item.
         vocab_size: target vocabulary size including the three chat tokens (the ten image tokens come on top).
+        coordinate_tokens: add :data:`COORDINATE_TOKENS` as ordinary tokens after the merges; added tokens are
+            matched before the digit split (longest first), so ``"073"`` is one token and ``"1000"`` another.
 
     Returns:
         A ``transformers.PreTrainedTokenizerFast`` whose ids are: chat tokens ``0..2``, byte symbols and merges,
-        then the ten image/video tokens as the last ids.
+        the coordinate tokens (when asked for), then the ten image/video tokens as the last ids.
     """
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
@@ -342,6 +383,8 @@ def build_tokenizer(corpus: Iterable[str], vocab_size: int = 512) -> Any:
         show_progress=False,
     )
     tok.train_from_iterator(corpus, trainer=trainer)
+    if coordinate_tokens:
+        tok.add_tokens([AddedToken(t, normalized=False) for t in COORDINATE_TOKENS])
     # Added after training, so they take the ids right after the text vocabulary.
     tok.add_special_tokens(list(IMAGE_SPECIAL_TOKENS))
     return PreTrainedTokenizerFast(
@@ -398,7 +441,9 @@ def build_molmo2(
 
     sizes = sizes or Molmo2Sizes.tiny()
     sizes.validate()
-    tokenizer = build_tokenizer(default_corpus() if corpus is None else corpus, sizes.tokenizer_vocab_size)
+    tokenizer = build_tokenizer(
+        default_corpus() if corpus is None else corpus, sizes.tokenizer_vocab_size, sizes.coordinate_tokens
+    )
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in (*TEXT_SPECIAL_TOKENS, *IMAGE_SPECIAL_TOKENS)}
     # The text vocabulary ends where the image tokens start.
     base_vocab = min(ids[t] for t in IMAGE_SPECIAL_TOKENS)
@@ -499,7 +544,7 @@ def build_molmo2(
         image_processor=image_processor,
         video_processor=video_processor,
         tokenizer=tokenizer,
-        chat_template=CHAT_TEMPLATE,
+        chat_template=QUESTION_FIRST_TEMPLATE if sizes.question_first else CHAT_TEMPLATE,
     )
 
     info = BuildInfo(
@@ -606,7 +651,7 @@ def _cache_key(sizes: Molmo2Sizes, seed: int) -> str:
     import transformers
 
     text = json.dumps({"sizes": asdict(sizes), "seed": seed, "transformers": transformers.__version__,
-                       "template": CHAT_TEMPLATE, "format": 2}, sort_keys=True)  # fmt: skip
+                       "template": CHAT_TEMPLATE, "format": 3}, sort_keys=True)  # fmt: skip
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

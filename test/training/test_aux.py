@@ -1,5 +1,6 @@
-"""The auxiliary vision targets line up with the processor's patches and image tokens, and the pointer /
-attention targets sit on the coordinate digits of single-object point answers."""
+"""The auxiliary vision targets line up with the processor's patches and image tokens, the pointer / attention
+targets sit on the coordinates of the pointed objects, the relevance and token-position targets name the asked-for
+objects' tokens, and the coordinate loss scores neighbouring values as nearly right."""
 
 from __future__ import annotations
 
@@ -19,7 +20,11 @@ from training.batching import (
     patch_positions,
     patch_targets,
     pointer_targets,
+    relevance_targets,
+    token_position_targets,
 )
+from training.coords import coordinate_token_ids, position_code, soft_coordinate_targets
+from training.metrics import answer_loss
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +96,7 @@ def test_pointer_targets_sit_on_the_coordinate_digits(processor) -> None:
     digit_ids = set(digit_token_ids(processor.tokenizer))
     objects[0]["point"] = [29.5, 24.5]
     positions, targets, xy = pointer_targets(
-        enc, [("point", "red cup")], fractions, objects, digit_ids, (160, 120)
+        enc, [("point", answer)], fractions, objects, digit_ids, (160, 120)
     )
     # The (x, y) target only at the first digit: the later states can read the digits written before them.
     assert torch.allclose(xy[0], torch.tensor([29.5 / 160, 24.5 / 120]))
@@ -103,7 +108,7 @@ def test_pointer_targets_sit_on_the_coordinate_digits(processor) -> None:
     n_tokens = int((enc.image_token_pooling >= 0).any(-1).sum())
     assert targets.shape[1] == n_tokens
     # Not for other styles.
-    none, _, _ = pointer_targets(enc, [("count", "red cup")], fractions, objects, digit_ids)
+    none, _, _ = pointer_targets(enc, [("count", answer)], fractions, objects, digit_ids)
     assert len(none) == 0
     enc.patch_colour, enc.patch_kind = patch_targets(
         enc.pixel_values.shape[0] * enc.pixel_values.shape[1], fractions, objects
@@ -112,3 +117,139 @@ def test_pointer_targets_sit_on_the_coordinate_digits(processor) -> None:
     batch = collate([enc, enc], int(processor.tokenizer.pad_token_id))
     assert batch["aux_ptr_rows"].tolist() == [0] * 6 + [1] * 6
     assert json.dumps(batch["aux_ptr_cols"].tolist())
+
+
+@pytest.fixture(scope="module")
+def coord_processor(tmp_path_factory):
+    """A tiny model with coordinate tokens and the question-first template."""
+    from dataclasses import replace
+
+    from transformers import AutoProcessor
+
+    from molmo_ros.models.tiny import Molmo2Sizes, build_molmo2_checkpoint
+
+    out = tmp_path_factory.mktemp("coord_model")
+    sizes = replace(
+        Molmo2Sizes.tiny(),
+        max_crops=1,
+        image_pooling=(2, 2),
+        tokenizer_vocab_size=400,
+        coordinate_tokens=True,
+        question_first=True,
+    )
+    build_molmo2_checkpoint(out, sizes=sizes, corpus=['<points alt="red cup" coords="1 1 250 500">'], seed=0)
+    return AutoProcessor.from_pretrained(out)
+
+
+def _two_object_answer() -> tuple[str, list[dict]]:
+    _, _, objects = _scene()
+    objects[0].update(point=[29.5, 24.5], visible=True)  # red cup, top left
+    objects[1].update(point=[129.5, 94.5], visible=True)  # blue ball, bottom right
+    answer = '<points alt="objects" coords="1 1 188 208 2 813 792">objects</points>'
+    return answer, objects
+
+
+def test_question_first_template_puts_the_picture_after_the_question(coord_processor) -> None:
+    image, _, _ = _scene()
+    enc = encode_example(coord_processor, image, [("Point to the red cup.", "There are none.")], 512)
+    ids = enc.input_ids.tolist()
+    first_image = enc.mm_token_type_ids.tolist().index(1)
+    question = coord_processor.tokenizer.decode(ids[:first_image])
+    assert question.endswith("Point to the red cup.\n")
+    answer_start = enc.labels.tolist().index(next(v for v in enc.labels.tolist() if v != -100))
+    assert first_image < answer_start
+
+
+def test_coordinate_tokens_are_one_token_per_value_and_decode_to_the_same_text(coord_processor) -> None:
+    tok = coord_processor.tokenizer
+    ids = coordinate_token_ids(tok)
+    assert len(ids) == 1001 and len(set(ids)) == 1001
+    text = '<points alt="cups" coords="1 1 073 160 2 1000 005">cups</points>'
+    encoded = tok(text, add_special_tokens=False)["input_ids"]
+    for value in ("073", "160", "1000", "005"):
+        assert ids[int(value)] in encoded
+    assert tok.decode(encoded) == text
+    assert len(digit_token_ids(tok)) == 1001 + 10
+
+
+def test_pointer_targets_with_coordinate_tokens_cover_every_group(coord_processor) -> None:
+    image, mask, _ = _scene()
+    answer, objects = _two_object_answer()
+    fractions = object_patch_fractions(coord_processor.image_processor, Image.fromarray(mask), objects)
+    enc = encode_example(coord_processor, image, [("Point to all the objects.", answer)], 512)
+    coords = set(coordinate_token_ids(coord_processor.tokenizer))
+    positions, targets, xy = pointer_targets(
+        enc, [("point_all", answer)], fractions, objects, set(), (160, 120), coords
+    )
+    assert len(positions) == 4  # x and y of two groups
+    predicted = coord_processor.tokenizer.convert_ids_to_tokens(enc.input_ids[positions + 1].tolist())
+    assert predicted == ["188", "208", "813", "792"]
+    # Group 1 -> the red cup's tokens, group 2 -> the blue ball's.
+    red = fractions[1] > 0
+    for row, index in ((0, 1), (2, 2)):
+        assert torch.allclose(targets[row], targets[row + 1])
+        best = int(targets[row].argmax())
+        from training.batching import pool_to_tokens
+
+        assert float(pool_to_tokens(fractions[index], enc.image_token_pooling)[best]) > 0
+    assert bool(red.any())
+    assert torch.allclose(xy[2], torch.tensor([129.5 / 160, 94.5 / 120]))
+
+
+def test_relevance_targets_name_the_asked_for_objects(coord_processor) -> None:
+    image, mask, _ = _scene()
+    answer, objects = _two_object_answer()
+    fractions = object_patch_fractions(coord_processor.image_processor, Image.fromarray(mask), objects)
+    enc = encode_example(coord_processor, image, [("q", answer)], 512)
+    pooling = enc.image_token_pooling
+    from training.batching import pool_to_tokens
+
+    red = pool_to_tokens(fractions[1], pooling)
+    blue = pool_to_tokens(fractions[2], pooling)
+    one = relevance_targets("point", '<points alt="red cup" coords="1 1 188 208">red cup</points>', pooling,
+                            fractions, objects, (160, 120))  # fmt: skip
+    assert torch.allclose(one, red.clamp(max=1))
+    both = relevance_targets("point_all", answer, pooling, fractions, objects, (160, 120))
+    assert torch.allclose(both, (red + blue).clamp(max=1))
+    absent = relevance_targets("absent", "There are none.", pooling, fractions, objects, (160, 120))
+    assert absent.shape == red.shape and float(absent.sum()) == 0.0
+    assert relevance_targets("qa_colour", "The cup is red.", pooling, fractions, objects, (160, 120)) is None
+
+
+def test_token_position_targets_carry_the_objects_point(coord_processor) -> None:
+    image, mask, _ = _scene()
+    _, objects = _two_object_answer()
+    fractions = object_patch_fractions(coord_processor.image_processor, Image.fromarray(mask), objects)
+    enc = encode_example(coord_processor, image, [("q", "a")], 512)
+    xy = patch_positions(coord_processor.image_processor, (160, 120))
+    code, covered = token_position_targets(enc.image_token_pooling, xy, fractions, objects, (160, 120), 4)
+    assert code.shape == (covered.shape[0], 2 * (1 + 2 * 4))
+    from training.batching import pool_to_tokens
+
+    red = pool_to_tokens(fractions[1], enc.image_token_pooling)
+    best = int(red.argmax())
+    assert covered[best] == 1.0
+    expected = torch.cat(
+        [position_code(torch.tensor(29.5 / 160), 4), position_code(torch.tensor(24.5 / 120), 4)]
+    )
+    assert torch.allclose(code[best], expected, atol=1e-5)
+    empty = int(((red == 0) & (pool_to_tokens(fractions[2], enc.image_token_pooling) == 0)).nonzero()[0])
+    own = pool_to_tokens(xy, enc.image_token_pooling)[empty]
+    assert covered[empty] == 0.0 and abs(float(code[empty, 0]) - float(own[0])) < 1e-5
+
+
+def test_soft_coordinate_loss_prefers_near_misses() -> None:
+    ids = torch.arange(10, 1011)
+    soft = soft_coordinate_targets(5.0)
+    assert torch.allclose(soft.sum(1), torch.ones(1001)) and int(soft[500].argmax()) == 500
+    labels = torch.tensor([[-100, int(ids[500])]])
+
+    def loss_for(value: int) -> float:
+        logits = torch.zeros((1, 2, 1100))
+        logits[0, 0, int(ids[value])] = 8.0
+        return float(answer_loss(logits, labels, ids, soft))
+
+    assert loss_for(500) < loss_for(503) < loss_for(510) < loss_for(900)
+    # Without soft targets only the exact value counts.
+    plain = answer_loss(torch.zeros((1, 2, 1100)), labels)
+    assert abs(float(plain) - float(np.log(1100))) < 1e-4

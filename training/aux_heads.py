@@ -1,0 +1,205 @@
+"""Training-only auxiliary heads (:class:`training.config.AuxConfig`): our stand-in for a pretrained vision encoder
+and the supervision that teaches a small decoder to bind a question to the picture and read a point off it.
+The heads are not part of the exported model."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from training.batching import pool_to_tokens
+
+__all__ = ["AuxHeads"]
+
+
+class AuxHeads(torch.nn.Module):
+    """Linear heads of the auxiliary vision loss (:class:`training.config.AuxConfig`), fed by forward hooks on
+    the ViT and the connector of ``model`` during the ordinary forward pass (no second pass)."""
+
+    def __init__(self, model: Any, pointer_dim: int = 64, position_frequencies: int = 0) -> None:
+        super().__init__()
+        from training.batching import aux_class_counts
+
+        n_colour, n_kind = aux_class_counts()
+        vit = model.model.vision_tower.config.hidden_size
+        text = model.config.text_config.hidden_size
+        self.patch = torch.nn.Linear(vit, n_colour + n_kind)
+        self.token = torch.nn.Linear(text, n_colour + n_kind)
+        self.query = torch.nn.Linear(text, pointer_dim)
+        self.key = torch.nn.Linear(text, pointer_dim)
+        self.coord = torch.nn.Linear(text, 2)
+        self.token_xy = torch.nn.Linear(
+            text, 2 if position_frequencies <= 0 else 2 * (1 + 2 * position_frequencies)
+        )
+        self.relevance = torch.nn.Linear(text, 1)
+        self.image_token_id = int(
+            getattr(model.config, "image_token_id", None) or model.config.image_patch_id
+        )
+        self.n_colour = n_colour
+        self._seen: dict[str, torch.Tensor] = {}
+        inner = model.model
+        self._hooks = [
+            inner.vision_tower.register_forward_hook(self._keep("patch")),
+            inner.multi_modal_projector.register_forward_hook(self._keep("token")),
+        ]
+
+    def _keep(self, name: str) -> Any:
+        def hook(module: Any, args: Any, output: Any) -> None:
+            self._seen[name] = output.last_hidden_state
+
+        return hook
+
+    def _soft_ce(
+        self, logits: torch.Tensor, colour: torch.Tensor, kind: torch.Tensor, w: float
+    ) -> torch.Tensor:
+        covered = 1.0 - colour[:, 0]
+        weight = 1.0 + w * covered
+        lc = -(colour * torch.log_softmax(logits[:, : self.n_colour], -1)).sum(-1)
+        lk = -(kind * torch.log_softmax(logits[:, self.n_colour :], -1)).sum(-1)
+        return ((lc + lk) * weight).sum() / weight.sum()
+
+    def loss(
+        self,
+        batch: dict[str, torch.Tensor],
+        patch_weight: float,
+        token_weight: float,
+        object_weight: float,
+        position_weight: float = 0.0,
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """The weighted auxiliary loss of the last forward pass, and its parts (for the log)."""
+        colour, kind = batch["aux_colour"], batch["aux_kind"]
+        total = torch.zeros((), device=colour.device)
+        parts: dict[str, float] = {}
+        if patch_weight > 0 and "patch" in self._seen:
+            feats = self._seen["patch"].reshape(-1, self._seen["patch"].shape[-1])
+            lp = self._soft_ce(self.patch(feats), colour, kind, object_weight)
+            total = total + patch_weight * lp
+            parts["aux_patch"] = float(lp.detach())
+        pool = batch["image_token_pooling"]
+        if token_weight > 0 and "token" in self._seen:
+            feats = self._seen["token"]
+            lt = self._soft_ce(
+                self.token(feats.reshape(-1, feats.shape[-1])),
+                pool_to_tokens(colour, pool),
+                pool_to_tokens(kind, pool),
+                object_weight,
+            )
+            total = total + token_weight * lt
+            parts["aux_token"] = float(lt.detach())
+        if position_weight > 0 and "token" in self._seen and "aux_patch_xy" in batch:
+            feats = self._seen["token"]
+            pred = self.token_xy(feats.reshape(-1, feats.shape[-1]))
+            if "aux_token_position" in batch:  # the covering object's point, as a smooth code
+                target = batch["aux_token_position"]
+                weight = 1.0 + object_weight * batch["aux_token_covered"]
+                per_token = torch.nn.functional.smooth_l1_loss(
+                    pred, target, beta=0.05, reduction="none"
+                ).mean(-1)
+                lxy = (per_token * weight).sum() / weight.sum()
+            else:
+                target = pool_to_tokens(batch["aux_patch_xy"], pool)
+                lxy = torch.nn.functional.smooth_l1_loss(pred, target, beta=0.05)
+            total = total + position_weight * lxy
+            parts["aux_token_xy"] = float(lxy.detach())
+        self._seen.pop("patch", None), self._seen.pop("token", None)
+        return total, parts
+
+    def _digit_targets(
+        self, batch: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None:
+        """The coordinate-digit positions (``rows``, ``cols``), their targets over the image tokens
+        ``(Q, n_img)`` and the image-token mask ``(B, L)``; None when the batch has no point answers or its
+        examples differ in image-token count (then the targets would not line up)."""
+        if "aux_ptr_rows" not in batch:
+            return None
+        target = batch["aux_ptr_targets"]
+        is_image = batch["input_ids"] == self.image_token_id
+        n_img = int(is_image[0].sum())
+        if n_img != target.shape[1] or not bool((is_image.sum(1) == n_img).all()):
+            return None
+        return batch["aux_ptr_rows"], batch["aux_ptr_cols"], target, is_image
+
+    def pointer_loss(self, batch: dict[str, torch.Tensor], hidden: torch.Tensor) -> torch.Tensor | None:
+        """Soft cross-entropy of a bilinear pointer from the LM states that predict coordinate digits onto the
+        picture's image-token states (targets: the pointed object's share of each token)."""
+        found = self._digit_targets(batch)
+        if found is None:
+            return None
+        rows, cols, target, is_image = found
+        n_img = target.shape[1]
+        keys = hidden[is_image].reshape(hidden.shape[0], n_img, -1)[rows]  # (Q, n_img, D)
+        q = self.query(hidden[rows, cols])  # (Q, d)
+        k = self.key(keys)  # (Q, n_img, d)
+        scores = torch.einsum("qd,qnd->qn", q, k) / math.sqrt(q.shape[-1])
+        return -(target * torch.log_softmax(scores, -1)).sum(-1).mean()
+
+    def relevance_loss(
+        self, batch: dict[str, torch.Tensor], hidden: torch.Tensor, object_weight: float
+    ) -> torch.Tensor | None:
+        """Soft binary cross-entropy of a linear head on the LM states of the image tokens: does this token show
+        what the question asks for (target: the asked-for objects' share of it; 0 everywhere for an absent
+        object). Tokens covered by an asked-for object weigh ``1 + object_weight``."""
+        if "aux_relevance" not in batch:
+            return None
+        is_image = batch["input_ids"] == self.image_token_id
+        states = hidden[is_image]  # (valid image tokens of the batch, D), in the connector's order
+        target, known = batch["aux_relevance"], batch["aux_relevance_known"]
+        if states.shape[0] != target.shape[0] or not bool(known.any()):
+            return None
+        logits = self.relevance(states)[:, 0]
+        weight = known * (1.0 + object_weight * target)
+        losses = torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
+        return (losses * weight).sum() / weight.sum()
+
+    def coord_loss(self, batch: dict[str, torch.Tensor], hidden: torch.Tensor) -> torch.Tensor | None:
+        """Squared error (x10) of the pointed object's (x, y) (0-1 of the picture) read linearly from the LM state
+        that predicts the point's first coordinate digit (later digits could read the digits already written)."""
+        if "aux_ptr_xy" not in batch:
+            return None
+        first = ~batch["aux_ptr_xy"][:, 0].isnan()
+        if not bool(first.any()):
+            return None
+        rows, cols = batch["aux_ptr_rows"][first], batch["aux_ptr_cols"][first]
+        pred = torch.sigmoid(self.coord(hidden[rows, cols]))
+        return (pred - batch["aux_ptr_xy"][first]).pow(2).sum(-1).mean() * 10.0
+
+    def watch_attention(self, model: Any, layers: Sequence[int]) -> None:
+        """Keep the attention probabilities of these LM layers (they must run the eager attention)."""
+        n_layers = len(model.model.language_model.layers)
+        outside = [i for i in layers if not 0 <= i < n_layers]
+        if outside:
+            raise ValueError(f"aux.attention_layers {list(outside)} outside the model's {n_layers} LM layers")
+        for i in layers:
+            attn = model.model.language_model.layers[i].self_attn
+            self._hooks.append(attn.register_forward_hook(self._keep_attention(f"attn{i}")))
+
+    def _keep_attention(self, name: str) -> Any:
+        def hook(module: Any, args: Any, output: Any) -> None:
+            if output[1] is not None:
+                self._seen[name] = output[1]
+
+        return hook
+
+    def attention_loss(
+        self, batch: dict[str, torch.Tensor], layers: Sequence[int], heads: int
+    ) -> torch.Tensor | None:
+        """Soft cross-entropy between the guided heads' attention at the positions that predict coordinate digits
+        and the pointed object's share of each image token (mass elsewhere counts as a miss)."""
+        found = self._digit_targets(batch)
+        if found is None:
+            return None
+        rows, cols, target, is_image = found
+        n_img = target.shape[1]
+        img_pos = is_image.nonzero()[:, 1].reshape(is_image.shape[0], n_img)[rows]  # (Q, n_img)
+        losses = []
+        for i in layers:
+            probs = self._seen.pop(f"attn{i}", None)
+            if probs is None:
+                continue
+            picked = probs[rows, :heads, cols]  # (Q, heads, L)
+            on_image = picked.gather(2, img_pos[:, None, :].expand(-1, picked.shape[1], -1))
+            losses.append(-(target[:, None, :] * torch.log(on_image + 1e-6)).sum(-1).mean())
+        return torch.stack(losses).mean() if losses else None
