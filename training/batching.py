@@ -23,6 +23,7 @@ import torch
 
 from molmo_ros.models.tiny import EOS_TOKEN
 from training.coords import coordinate_token_ids, objects_of_answer, position_code
+from training.data.tasks import ABSENT_ANSWER
 
 __all__ = ["BatchSource", "Encoded", "collate", "encode_example", "global_indices"]
 
@@ -427,6 +428,9 @@ class BatchSource(torch.utils.data.Dataset):
             question's per-token relevance (:func:`relevance_targets`); rows without them get none.
         position_frequencies: with ``aux_targets``, also the per-token position code of the covering objects'
             points (:func:`token_position_targets`) with this many frequencies (0 = off).
+        style_weights: relative chance of drawing a question of each style (default 1; the key ``qa`` stands
+            for every ``qa_*`` style, ``<style>:none`` for that style's questions answered "There are none."): the
+            turns of an example are drawn without replacement with these weights.
     """
 
     def __init__(
@@ -442,6 +446,7 @@ class BatchSource(torch.utils.data.Dataset):
         styles: tuple[str, ...] = (),
         aux_targets: bool = False,
         position_frequencies: int = 0,
+        style_weights: dict[str, float] | None = None,
     ) -> None:
         self.rows, self.processor = rows, processor
         self.batch_size, self.max_turns, self.max_len = batch_size, max_turns, max_len
@@ -454,7 +459,17 @@ class BatchSource(torch.utils.data.Dataset):
         self.digit_ids = set(digit_token_ids(tokenizer))
         self.coordinate_ids = set(coordinate_token_ids(tokenizer))
         self.position_frequencies = position_frequencies
+        self.style_weights = dict(style_weights or {})
         self.pad_id = int(processor.tokenizer.pad_token_id)
+
+    def _weight(self, style: str, answer: str = "") -> float:
+        if answer == ABSENT_ANSWER and f"{style}:none" in self.style_weights:
+            return float(self.style_weights[f"{style}:none"])
+        if style in self.style_weights:
+            return float(self.style_weights[style])
+        if style.startswith("qa_"):
+            return float(self.style_weights.get("qa", 1.0))
+        return 1.0
 
     def __len__(self) -> int:
         return 1 << 40  # steps are counted by the loop, not by the data
@@ -468,7 +483,12 @@ class BatchSource(torch.utils.data.Dataset):
         if not turns:
             return None
         rng = random.Random(self.seed * 7919 + sample)
-        rng.shuffle(turns)
+        if self.style_weights:
+            # Weighted order without replacement: sort by u ** (1 / w) (Efraimidis and Spirakis).
+            keys = [rng.random() ** (1.0 / max(self._weight(style, a), 1e-9)) for _, a, style in turns]
+            turns = [t for _, t in sorted(zip(keys, turns, strict=True), key=lambda kt: -kt[0])]
+        else:
+            rng.shuffle(turns)
         turns = turns[: rng.randint(1, min(self.max_turns, len(turns)))]
         image = row["image"].convert("RGB")
         encoded = encode_example(self.processor, image, [(q, a) for q, a, _ in turns], self.max_len)

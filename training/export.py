@@ -84,6 +84,26 @@ def model_sizes(model_dir: Path) -> dict[str, Any]:
         "crop_size": processor["size"]["width"],
         "max_crops": processor["max_crops"],
         "image_pooling": processor["pooling_size"],
+        **_text_facts(model_dir),
+    }
+
+
+def _text_facts(model_dir: Path) -> dict[str, bool]:
+    """From the saved processor: whether the tokenizer has coordinate tokens, and whether the chat template puts
+    the picture after the question (rendered once to find out)."""
+    from transformers import AutoProcessor
+
+    from training.coords import coordinate_token_ids
+
+    processor = AutoProcessor.from_pretrained(model_dir)
+    text = processor.apply_chat_template(
+        [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "QUESTION"}]}],
+        add_generation_prompt=True,
+        tokenize=False,
+    )
+    return {
+        "coordinate_tokens": bool(coordinate_token_ids(processor.tokenizer)),
+        "question_first": text.find("QUESTION") < text.find("<|image|>"),
     }
 
 
@@ -92,6 +112,10 @@ def model_card(
 ) -> str:
     """The README.md of an exported checkpoint; ``sizes`` as :func:`model_sizes` returns them."""
     params = (stage2.get("parameters") or stage1.get("parameters") or {}).get("total")
+    pooling = sizes.get("image_pooling") or [1, 1]
+    grid = (
+        int(sizes.get("crop_size", 0)) // max(1, int(sizes.get("patch_size", 1))) // max(1, int(pooling[0]))
+    )
     lines = [
         "---",
         "library_name: transformers",
@@ -112,7 +136,22 @@ def model_card(
         f"ViT: {sizes.get('vision_layers')} layers, hidden {sizes.get('vision_hidden_size')}, "
         f"{sizes.get('patch_size')} px patches on {sizes.get('crop_size')} px crops (max {sizes.get('max_crops')} "
         f"crop + the global view), {sizes.get('image_pooling')} pooling",
-        "- tokenizer: byte-level BPE trained on the training text, digits split one per token, Molmo2 special tokens",
+        f"- image tokens: a grid of {grid} x {grid} per view (the global view and one crop), each token "
+        f"{640 // max(grid, 1)} x {480 // max(grid, 1)} px of a 640 x 480 camera picture; a simulator object "
+        "(20-70 px across) touches 2-3 tokens (median 2) and covers about a third of one",
+        "- tokenizer: byte-level BPE trained on the training text, digits split one per token, "
+        + (
+            "one token per coordinate value 000-1000 (the text is unchanged), "
+            if sizes.get("coordinate_tokens")
+            else ""
+        )
+        + "Molmo2 special tokens",
+        "- chat template: "
+        + (
+            "the question, then the picture (so the image tokens can read the question)"
+            if sizes.get("question_first")
+            else "the picture, then the question (as the released Molmo2 checkpoints)"
+        ),
         "",
         "## Data",
         "Rendered by `python -m training.data.build` from simulator seeds in the training range [0, 1000000);",
@@ -177,7 +216,7 @@ def model_card(
         "## Limits",
         "Synthetic scenes only; not a general-purpose model. Real robots need a real Molmo2",
         "checkpoint (allenai/Molmo2-4B, allenai/Molmo2-8B) through the same node. The project's targets on",
-        "held-out seeds are pointing F1 >= 0.90 and counting accuracy >= 0.80 (both stages within 60 minutes on",
+        "held-out seeds are pointing F1 >= 0.90 and counting accuracy >= 0.80 (both stages within 90 minutes on",
         "2 CPU cores); the table above is what this checkpoint reaches, `training/README.md` the curve and the gap.",
         "",
     ]
