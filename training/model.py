@@ -153,12 +153,20 @@ def build_new_checkpoint(out_dir: str | Path, config: ModelConfig, corpus: Itera
 
     from molmo_ros.models.tiny import fix_embedding_split
 
+    if config.pretrained_text:
+        # A new model's tokenizer is trained here on the training text, so its token ids are not the pretrained
+        # LM's: copying embedding and LM-head rows by index would give every token another word's vector.
+        raise ValueError(
+            f"model.pretrained_text={config.pretrained_text!r} is refused: a new model trains its own tokenizer, "
+            "whose ids do not line up with that LM's vocabulary; start from a Molmo2 checkpoint built with the "
+            "LM's tokenizer (model.init_from) instead"
+        )
     info = build_molmo2_checkpoint(out_dir, sizes=config.sizes, corpus=list(corpus), seed=config.init_seed)
     model = Molmo2ForConditionalGeneration.from_pretrained(out_dir, dtype=torch.float32)
     report: dict[str, Any] = {"num_parameters": info.num_parameters, "text_vocab_size": info.text_vocab_size}
     report.update(apply_init(model, AutoProcessor.from_pretrained(out_dir), config))
-    if config.pretrained_vision or config.pretrained_text:
-        report.update(load_pretrained_backbones(model, config.pretrained_vision, config.pretrained_text))
+    if config.pretrained_vision:
+        report.update(load_pretrained_backbones(model, config.pretrained_vision))
     model.save_pretrained(out_dir)
     fix_embedding_split(out_dir)
     return report

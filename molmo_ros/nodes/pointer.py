@@ -31,6 +31,7 @@ from molmo_ros.models import BACKENDS, PointModel, load_point_model
 from molmo_ros.nodes.parameters import current_values, declare_from_config, validating_callback
 from molmo_ros.nodes.runner import run_node
 from molmo_ros.point_query import DepthSettings, PointQueryResult, answer_point_query
+from molmo_ros.pointing import validate_query
 from molmo_ros.request_gate import RequestGate
 from molmo_ros.visualization import draw_points
 from molmo_ros_interfaces.msg import Error, PixelPoint
@@ -256,6 +257,7 @@ class PointerNode(LifecycleNode):
 
     def _answer(self, request: Point.Request) -> PointQueryResult:
         model, p = self._model, self._p
+        validate_query(request.query, max_chars=p["max_query_chars"])  # the request first, then the world
         if model is None:
             raise MolmoRosError(
                 "the pointer node is not active (no model loaded); activate it first",

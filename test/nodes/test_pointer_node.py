@@ -94,6 +94,8 @@ def test_01_no_frame_before_any_image(pointer, rig):
     assert not response.success
     assert response.error.code == ErrorCode.NO_FRAME
     assert "no colour or depth image" in response.error.message
+    # The request is checked before the camera: a bad query is INVALID_REQUEST even with no frame yet.
+    assert ask(client, "  ").error.code == ErrorCode.INVALID_REQUEST
 
 
 def test_points_in_2d_and_3d_match_the_published_depth_and_intrinsics(pointer, rig, model_server):
@@ -192,6 +194,7 @@ def test_stale_frame(pointer, rig):
     response = ask(client)
     assert response.error.code == ErrorCode.STALE_FRAME
     assert "limit 1.00 s" in response.error.message
+    assert ask(client, "").error.code == ErrorCode.INVALID_REQUEST  # not STALE_FRAME: the query comes first
 
 
 def test_unsupported_encoding_then_recovery(pointer, rig, model_server):

@@ -253,3 +253,33 @@ def test_soft_coordinate_loss_prefers_near_misses() -> None:
     # Without soft targets only the exact value counts.
     plain = answer_loss(torch.zeros((1, 2, 1100)), labels)
     assert abs(float(plain) - float(np.log(1100))) < 1e-4
+
+
+def test_style_weights_shift_which_question_an_example_takes(coord_processor) -> None:
+    from training.batching import BatchSource
+
+    image, _, _ = _scene()
+    row = {
+        "image": image,
+        "prompts": ["Point to the red mug.", "What colour is the cup?", "Count the mugs."],
+        "answers": ["There are none.", "The cup is red.", "There are none."],
+        "styles": ["absent", "qa_colour", "count"],
+    }
+
+    def shares(weights: dict[str, float]) -> dict[str, float]:
+        source = BatchSource([row], coord_processor, 1, 1, 512, seed=0, style_weights=weights)
+        counts: dict[str, int] = {}
+        for sample in range(300):
+            enc = source.example(0, sample)
+            question = coord_processor.tokenizer.decode(
+                enc.input_ids[: enc.mm_token_type_ids.tolist().index(1)]
+            )
+            style = next(s for p, s in zip(row["prompts"], row["styles"], strict=True) if p in question)
+            counts[style] = counts.get(style, 0) + 1
+        return {k: v / 300 for k, v in counts.items()}
+
+    even = shares({})
+    assert all(0.25 < even[s] < 0.42 for s in row["styles"]), even
+    # "qa" stands for every qa_* style; "count:none" for counting questions answered "There are none.".
+    tilted = shares({"qa": 0.1, "count:none": 4.0})
+    assert tilted.get("qa_colour", 0.0) < 0.1 and tilted["count"] > 0.6, tilted

@@ -54,3 +54,31 @@ def test_unknown_connector_init_is_refused(built) -> None:
     fresh, processor = built
     with pytest.raises(ValueError, match="connector_init"):
         apply_init(fresh(), processor, replace(ModelConfig(), connector_init="xavier"))
+
+
+def test_a_pretrained_text_model_is_refused_with_the_reason(tmp_path) -> None:
+    from training.model import build_new_checkpoint
+
+    config = replace(ModelConfig(), pretrained_text="Qwen/Qwen3-0.6B")
+    with pytest.raises(ValueError, match="ids do not line up"):
+        build_new_checkpoint(tmp_path / "new", config, ["some text"])
+    assert not (tmp_path / "new").exists()  # refused before anything is built or downloaded
+
+
+def test_coordinate_tokens_start_from_a_smooth_code(tmp_path) -> None:
+    """Neighbouring coordinate values get neighbouring LM-head rows, far values far ones."""
+    from transformers import AutoProcessor, Molmo2ForConditionalGeneration
+
+    from molmo_ros.models.tiny import Molmo2Sizes
+    from training.coords import coordinate_token_ids
+    from training.model import build_new_checkpoint
+
+    sizes = replace(Molmo2Sizes.tiny(), max_crops=1, coordinate_tokens=True, tokenizer_vocab_size=400)
+    config = replace(ModelConfig(), sizes=sizes, coordinate_code_frequencies=8)
+    report = build_new_checkpoint(tmp_path / "new", config, ['coords="1 1 250 500"'])
+    assert report["coordinate_tokens"] == 1001 and report["coordinate_code_channels"] == 17
+    model = Molmo2ForConditionalGeneration.from_pretrained(tmp_path / "new", dtype=torch.float32)
+    ids = coordinate_token_ids(AutoProcessor.from_pretrained(tmp_path / "new").tokenizer)
+    rows = model.lm_head.weight[torch.tensor(ids)].detach()
+    similarity = torch.nn.functional.cosine_similarity(rows[500:501], rows, dim=1)
+    assert float(similarity[505]) > 0.9 > float(similarity[700]) and float(similarity[500]) > 0.999
