@@ -48,6 +48,11 @@ def test_the_committed_evaluation_reproduces() -> None:
     assert [(q.seed, q.prompt) for q in questions] == [(q["seed"], q["prompt"]) for q in committed]
     assert rerun["parse_errors"] == 0
     # Greedy decoding on CPU is deterministic; a different OpenGL renderer may shift a few pixels of the
-    # picture and with them an answer, so most (not all) answers must be the committed ones.
+    # picture and with them an answer or two (seen: none on these machines), so nearly all must be the same,
+    # and the pointing F1 over these seeds must not fall below the committed one by more than 0.05.
     same = sum(q.answer == c["answer"] for q, c in zip(questions, committed, strict=True))
-    assert same >= 0.75 * len(committed), f"{same} of {len(committed)} answers as committed"
+    assert same >= 0.9 * len(committed), f"{same} of {len(committed)} answers as committed"
+    committed_f1 = [c["score"]["f1"] for c in committed if "f1" in (c.get("score") or {})]
+    rerun_f1 = [q.score["f1"] for q in questions if q.score and "f1" in q.score]
+    assert len(rerun_f1) == len(committed_f1) > 0
+    assert sum(rerun_f1) / len(rerun_f1) >= sum(committed_f1) / len(committed_f1) - 0.05
