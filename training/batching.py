@@ -215,9 +215,10 @@ def pointer_targets(
         share = _token_share(fractions, encoded.image_token_pooling, obj)
         if share is None or float(share.sum()) <= 0:
             return
+        target = share / share.sum()
         for n, k in enumerate(coordinate_positions):
             positions.append(k - 1)
-            targets.append(share / share.sum())
+            targets.append(target)
             first = n == 0
             value = (
                 [float(obj["point"][0]) / width, float(obj["point"][1]) / height] if first else [math.nan] * 2

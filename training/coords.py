@@ -14,20 +14,16 @@ With ``Molmo2Sizes.coordinate_tokens`` every value ``000`` ... ``1000`` of Molmo
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 import torch
 
 __all__ = [
-    "answer_groups",
     "coordinate_token_ids",
     "objects_of_answer",
     "position_code",
     "soft_coordinate_targets",
 ]
-
-_COORDS = re.compile(r'coords="([^"]*)"')
 
 
 def coordinate_token_ids(tokenizer: Any) -> list[int]:
@@ -58,40 +54,27 @@ def soft_coordinate_targets(sigma: float, n_values: int = 1001) -> torch.Tensor:
     return kernel / kernel.sum(dim=1, keepdim=True)
 
 
-def answer_groups(answer: str) -> list[tuple[int, int]]:
-    """The ``(x, y)`` values (0-1000) of a Molmo2 answer's point groups, in the order written; ``[]`` when it
-    has none ("There are none.", a caption, a short answer)."""
-    match = _COORDS.search(answer)
-    if match is None:
-        return []
-    numbers = match.group(1).replace(";", " ").split()
-    out = []
-    for i in range(1, len(numbers) - 2, 3):  # numbers[0] is the frame (T); then ID X Y triples
-        try:
-            out.append((int(numbers[i + 1]), int(numbers[i + 2])))
-        except ValueError:
-            return []
-    return out
-
-
 def objects_of_answer(
     answer: str, objects: list[dict[str, Any]], size: tuple[int, int]
 ) -> list[dict[str, Any]]:
-    """The ground-truth object each point group of ``answer`` was written for (the visible object whose point,
-    on the 0-1000 scale, is nearest), in the answer's order. ``size``: the picture's ``(width, height)`` px."""
-    width, height = size
+    """The ground-truth object each point of ``answer`` was written for (the visible object whose point is
+    nearest), in the answer's order; ``[]`` for an answer without points or one the parser cannot read.
+    ``size``: the picture's ``(width, height)`` px. The points come from the node's own parser
+    (:func:`molmo_ros.pointing.parse_points`, continuous pixels), the objects' points are pixel centres."""
+    from molmo_ros.errors import MolmoRosError
+    from molmo_ros.pointing import parse_points
+
     visible = [o for o in objects if o.get("visible") and o.get("point") is not None]
     if not visible:
         return []
-    out = []
-    for x, y in answer_groups(answer):
-        out.append(
-            min(
-                visible,
-                key=lambda o: (
-                    ((float(o["point"][0]) + 0.5) / width * 1000 - x) ** 2
-                    + ((float(o["point"][1]) + 0.5) / height * 1000 - y) ** 2
-                ),
-            )
+    try:
+        points = parse_points(answer, *size).points
+    except MolmoRosError:
+        return []
+    return [
+        min(
+            visible,
+            key=lambda o: (float(o["point"][0]) + 0.5 - p.x) ** 2 + (float(o["point"][1]) + 0.5 - p.y) ** 2,
         )
-    return out
+        for p in points
+    ]
