@@ -339,7 +339,9 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         control_batches = [control_source[i] for i in range(n_eval_batches)]
     digit_ids = torch.tensor(digit_token_ids(processor.tokenizer), dtype=torch.long)
     coordinate_ids = torch.tensor(coordinate_token_ids(processor.tokenizer), dtype=torch.long).to(dist.device)
-    soft_targets = soft_coordinate_targets(cfg.coordinate_sigma) if len(coordinate_ids) else None
+    soft_targets = (
+        soft_coordinate_targets(cfg.coordinate_sigma).to(dist.device) if len(coordinate_ids) else None
+    )
 
     loader = torch.utils.data.DataLoader(
         source,
