@@ -45,6 +45,7 @@ setup(
             "pointer_node = molmo_ros.nodes.pointer:main",
             "sim_node = molmo_ros.nodes.sim:main",
             "pick_node = molmo_ros.nodes.pick:main",
+            "oracle_point_node = molmo_ros.nodes.oracle_point:main",
         ],
     },
 )

@@ -102,3 +102,13 @@ class ModelUnavailableError(MolmoRosError):
 
 class ModelTimeoutError(MolmoRosError):
     code = ErrorCode.TIMEOUT
+
+
+class TrajectoryError(MolmoRosError):
+    """A joint trajectory that cannot be executed (unknown joints, times not increasing, wrong sizes)."""
+
+    code = ErrorCode.EXECUTION_FAILED
+
+
+class RobotDescriptionError(MolmoRosError):
+    """The robot description (example-robot-data URDF and meshes) cannot be found or converted."""

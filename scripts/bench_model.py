@@ -69,8 +69,8 @@ def load(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     """The backend to measure and a description of how it was made."""
     import torch
 
-    from molmo_ros.models.tiny import Molmo2Sizes, build_molmo2, tiny_checkpoint
     from molmo_ros.models.transformers_backend import TransformersPointModel, resolve_device
+    from training.molmo2 import Molmo2Sizes, build_molmo2, tiny_checkpoint
 
     if args.checkpoint:
         model = TransformersPointModel(

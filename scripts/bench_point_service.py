@@ -56,7 +56,7 @@ def main() -> int:
     parser.add_argument("--height", type=int, default=480)
     args = parser.parse_args()
 
-    from molmo_ros.models.tiny import tiny_checkpoint
+    from training.molmo2 import tiny_checkpoint
 
     model = args.model or str(tiny_checkpoint())
     env = dict(

@@ -16,10 +16,10 @@ import time
 
 import numpy as np
 
+from molmo_ros.planning.trajectory import JointTrajectory
 from molmo_ros.sim import robot
 from molmo_ros.sim.config import load_sim_config
 from molmo_ros.sim.simulator import Simulator
-from molmo_ros.sim.trajectory import JointTrajectory
 
 
 def measure(sim: Simulator, seconds: float, rate: float) -> dict[str, float]:

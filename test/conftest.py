@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -19,7 +20,8 @@ os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 @pytest.fixture
 def ros_context() -> Iterator[object]:
     """A fresh, initialised rclpy Context on a random domain id; shut down after the test."""
-    rclpy = pytest.importorskip("rclpy")
+    import rclpy
+
     context = rclpy.Context()
     rclpy.init(context=context, domain_id=random.randint(1, 100))
     try:
@@ -27,3 +29,11 @@ def ros_context() -> Iterator[object]:
     finally:
         if context.ok():
             rclpy.shutdown(context=context)
+
+
+@pytest.fixture(scope="session")
+def tiny_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random Molmo2 checkpoint directory (built once per session, about a second). Read-only."""
+    from training.molmo2 import tiny_checkpoint
+
+    return tiny_checkpoint(tmp_path_factory.mktemp("molmo2-tiny"))

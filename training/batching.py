@@ -21,9 +21,9 @@ from typing import Any
 
 import torch
 
-from molmo_ros.models.tiny import EOS_TOKEN
 from training.coords import coordinate_token_ids, objects_of_answer, position_code
 from training.data.tasks import ABSENT_ANSWER
+from training.molmo2 import EOS_TOKEN
 
 __all__ = ["BatchSource", "Encoded", "collate", "encode_example", "global_indices"]
 

@@ -3,7 +3,7 @@
 One :class:`TrainConfig` describes a run of either stage; the two stages differ only in their YAML files
 (``training/configs/stage1_caption.yaml``, ``stage2_pointing.yaml``). Nested sections are dataclasses
 (:class:`ModelConfig`, :class:`OptimConfig`, :class:`DataConfig`, :class:`AuxConfig`); the model sizes reuse
-:class:`molmo_ros.models.tiny.Molmo2Sizes`.
+:class:`training.molmo2.Molmo2Sizes`.
 
 Overrides, applied after the YAML file, in order::
 
@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from molmo_ros.models.tiny import Molmo2Sizes
+from training.molmo2 import Molmo2Sizes
 
 __all__ = [
     "AuxConfig",

@@ -1,7 +1,7 @@
 """The coordinate read-out: coordinate tokens, their smooth code and soft targets, and what an answer points at.
 
 With ``Molmo2Sizes.coordinate_tokens`` every value ``000`` ... ``1000`` of Molmo2's coordinate scale is one token
-(:data:`molmo_ros.models.tiny.COORDINATE_TOKENS`). Three things make that read-out easy for a small decoder:
+(:data:`training.molmo2.COORDINATE_TOKENS`). Three things make that read-out easy for a small decoder:
 
 * a smooth code of the value (:func:`position_code`: the value and sines / cosines of it) initialises the
   coordinate tokens' embedding and LM-head rows, so neighbouring values start with neighbouring rows;
@@ -28,7 +28,7 @@ __all__ = [
 
 def coordinate_token_ids(tokenizer: Any) -> list[int]:
     """Token ids of ``000`` ... ``1000`` (index = value) when the tokenizer has them all as single tokens, else ``[]``."""
-    from molmo_ros.models.tiny import COORDINATE_TOKENS
+    from training.molmo2 import COORDINATE_TOKENS
 
     vocab = tokenizer.get_vocab()
     ids = [vocab.get(t) for t in COORDINATE_TOKENS]

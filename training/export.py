@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from molmo_ros.models.tiny import fix_embedding_split
+from training.molmo2 import fix_embedding_split
 
 __all__ = ["export", "main", "model_card"]
 

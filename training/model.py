@@ -1,6 +1,6 @@
 """The model being trained: a transformers ``Molmo2ForConditionalGeneration`` built new, or loaded.
 
-A new model comes from :func:`molmo_ros.models.tiny.build_molmo2_checkpoint` (tokenizer trained on the training
+A new model comes from :func:`training.molmo2.build_molmo2_checkpoint` (tokenizer trained on the training
 text, digits split one per token, the Molmo2 special tokens) and then gets two initialisation changes that make a
 from-scratch model look at the picture (see ``training/README.md``, "Why a from-scratch Molmo2 ignores the
 picture"):
@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from molmo_ros.models.tiny import build_molmo2_checkpoint
 from training.config import ModelConfig
+from training.molmo2 import build_molmo2_checkpoint
 
 __all__ = [
     "build_new_checkpoint",
@@ -151,7 +151,7 @@ def build_new_checkpoint(out_dir: str | Path, config: ModelConfig, corpus: Itera
     and the initialisation of :func:`apply_init` (or pretrained backbones); returns a report."""
     from transformers import AutoProcessor, Molmo2ForConditionalGeneration
 
-    from molmo_ros.models.tiny import fix_embedding_split
+    from training.molmo2 import fix_embedding_split
 
     if config.pretrained_text:
         # A new model's tokenizer is trained here on the training text, so its token ids are not the pretrained

@@ -109,7 +109,7 @@ class Dist:
 def _corpus(rows: Any, limit: int) -> list[str]:
     """Text for the tokenizer: prompts and answers of the first ``limit`` rows, chat words, and the default
     corpus of point formats (so the tags are few tokens even before any pointing data)."""
-    from molmo_ros.models.tiny import default_corpus
+    from training.molmo2 import default_corpus
 
     lines = ["user", "assistant", "<|im_start|>user\n", "<|im_start|>assistant\n"]
     text_rows = rows.select_columns(["prompts", "answers"]).select(range(min(limit, len(rows))))
@@ -179,7 +179,7 @@ def _unwrap(model: torch.nn.Module) -> Any:
 
 def debug_config(cfg: TrainConfig) -> TrainConfig:
     """``--debug``: a tiny model, a few steps, a small rendered set; finishes in seconds on a CPU."""
-    from molmo_ros.models.tiny import Molmo2Sizes
+    from training.molmo2 import Molmo2Sizes
 
     real = cfg.model.sizes
     sizes = replace(
@@ -234,7 +234,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     from tqdm import tqdm
     from transformers import AutoProcessor, Molmo2ForConditionalGeneration
 
-    from molmo_ros.models.tiny import fix_embedding_split
+    from training.molmo2 import fix_embedding_split
 
     dist = Dist()
     if cfg.threads > 0:
@@ -520,7 +520,7 @@ def _save_checkpoint(
     aux: torch.nn.Module | None = None,
 ) -> None:
     """A resumable checkpoint: model (save_pretrained), processor, optimizer + step + RNG, the config."""
-    from molmo_ros.models.tiny import fix_embedding_split
+    from training.molmo2 import fix_embedding_split
 
     full = _full_state_dict(wrapped, cfg, dist)
     path = out / CHECKPOINTS / f"step_{step}"

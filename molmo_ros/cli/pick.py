@@ -99,7 +99,8 @@ class PickSession:
         from rclpy.parameter import Parameter
         from sensor_msgs.msg import Image
 
-        from molmo_ros.nodes.pick import ACTION_NAME, OraclePointNode, PickNode
+        from molmo_ros.nodes.oracle_point import OraclePointNode
+        from molmo_ros.nodes.pick import ACTION_NAME, PickNode
         from molmo_ros.nodes.sim import SimBridgeNode
         from molmo_ros_interfaces.action import Pick
         from molmo_ros_interfaces.srv import GetSceneState, ResetScene
@@ -293,7 +294,7 @@ def write_pictures(
     from PIL import Image as PILImage
 
     from molmo_ros.pointing import PixelPoint
-    from molmo_ros.visualization import draw_points
+    from molmo_ros.pointing.drawing import draw_points
 
     out.mkdir(parents=True, exist_ok=True)
     files = {}

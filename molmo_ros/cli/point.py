@@ -95,11 +95,11 @@ def read_depth_m(path: Path) -> np.ndarray:
 def run(args: argparse.Namespace) -> int:
     import cv2
 
-    from molmo_ros.frames import RgbdFrame
     from molmo_ros.geometry import CameraIntrinsics, RigidTransform
-    from molmo_ros.point_query import answer_point_query, build_prompt
     from molmo_ros.pointing import parse_points
-    from molmo_ros.visualization import draw_points
+    from molmo_ros.pointing.drawing import draw_points
+    from molmo_ros.pointing.frames import RgbdFrame
+    from molmo_ros.pointing.query import answer_point_query, build_prompt
 
     try:
         rgb = read_rgb(args.image)

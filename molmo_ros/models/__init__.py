@@ -4,7 +4,7 @@
 * ``openai``: the model runs behind an OpenAI-compatible server such as ``vllm serve allenai/Molmo2-8B``.
 
 Use :func:`load_point_model`; tests and benchmarks get a tiny random Molmo2 from
-:func:`molmo_ros.models.tiny.tiny_checkpoint`. Heavy imports (torch, transformers) happen only when a
+:func:`training.molmo2.tiny_checkpoint`. Heavy imports (torch, transformers) happen only when a
 transformers model is loaded.
 """
 

@@ -3,7 +3,7 @@
 Two families:
 
 * **Molmo2** (native in transformers): ``allenai/Molmo2-4B``, ``allenai/Molmo2-8B`` and this project's own
-  checkpoints (:mod:`molmo_ros.models.tiny`, the bundled ``molmo2-tiny-sim``), loaded through
+  checkpoints (:mod:`training.molmo2`, the bundled ``molmo2-tiny-sim``), loaded through
   ``AutoProcessor`` + ``AutoModelForImageTextToText``; the prompt goes through the processor's chat template
   (one image + one text part in a user turn), exactly as the Molmo2 model card does.
 * **Molmo v1** (``allenai/Molmo-7B-D-0924`` ...): code that lives in the checkpoint, so it runs only when
@@ -219,7 +219,7 @@ class TransformersPointModel(PointModel):
         cls, model: Any, processor: Any, name: str = "in-memory", max_new_tokens: int = 64
     ) -> TransformersPointModel:
         """Wrap a Molmo2 model and processor already in memory (being trained, or built by
-        :func:`molmo_ros.models.tiny.build_molmo2`) without saving and reloading them.
+        :func:`training.molmo2.build_molmo2`) without saving and reloading them.
 
         The device and dtype are those of the model's parameters.
 

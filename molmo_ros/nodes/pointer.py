@@ -25,15 +25,15 @@ from visualization_msgs.msg import Marker, MarkerArray
 from molmo_ros.capabilities import has_module
 from molmo_ros.conversions import image_to_numpy, numpy_to_image, to_rgb
 from molmo_ros.errors import CameraInfoError, EncodingError, ErrorCode, MolmoRosError, TransformError
-from molmo_ros.frames import FrameSynchronizer, RgbdFrame, RgbdPair, Stamped
 from molmo_ros.geometry import CameraIntrinsics, RigidTransform, depth_to_meters
 from molmo_ros.models import BACKENDS, PointModel, load_point_model
 from molmo_ros.nodes.parameters import current_values, declare_from_config, validating_callback
 from molmo_ros.nodes.runner import run_node
-from molmo_ros.point_query import DepthSettings, PointQueryResult, answer_point_query
 from molmo_ros.pointing import validate_query
-from molmo_ros.request_gate import RequestGate
-from molmo_ros.visualization import draw_points
+from molmo_ros.pointing.drawing import draw_points
+from molmo_ros.pointing.frames import FrameSynchronizer, RgbdFrame, RgbdPair, Stamped
+from molmo_ros.pointing.query import DepthSettings, PointQueryResult, answer_point_query
+from molmo_ros.pointing.request_gate import RequestGate
 from molmo_ros_interfaces.msg import Error, PixelPoint
 from molmo_ros_interfaces.srv import Point
 

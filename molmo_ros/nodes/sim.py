@@ -38,6 +38,7 @@ from std_srvs.srv import SetBool
 from trajectory_msgs.msg import JointTrajectory as JointTrajectoryMsg
 
 from molmo_ros.conversions import numpy_to_image
+from molmo_ros.conversions.trajectory import from_trajectory_msg
 from molmo_ros.errors import ErrorCode, MolmoRosError
 from molmo_ros.nodes.parameters import current_values, declare_from_config, validating_callback
 from molmo_ros.nodes.runner import run_node
@@ -45,7 +46,6 @@ from molmo_ros.sim.camera import CameraRenderer, encode_depth
 from molmo_ros.sim.config import SimConfig, from_parameters, validate
 from molmo_ros.sim.errors import SceneError
 from molmo_ros.sim.simulator import ObjectState, Simulator
-from molmo_ros.sim.trajectory import JointTrajectory
 from molmo_ros_interfaces.msg import SceneObject
 from molmo_ros_interfaces.srv import GetSceneState, ResetScene
 
@@ -127,21 +127,6 @@ def to_scene_object(state: ObjectState) -> SceneObject:
     msg.height_above_rest = state.height_above_rest
     msg.lifted, msg.grasped = state.lifted, state.grasped
     return msg
-
-
-def to_trajectory(msg: JointTrajectoryMsg) -> JointTrajectory:
-    """A trajectory_msgs/JointTrajectory as the library's arrays (velocities only when every point has them)."""
-    names = tuple(msg.joint_names)
-    times = [p.time_from_start.sec + 1e-9 * p.time_from_start.nanosec for p in msg.points]
-    positions = [list(p.positions) for p in msg.points]
-    with_velocities = msg.points and all(len(p.velocities) == len(names) for p in msg.points)
-    velocities = [list(p.velocities) for p in msg.points] if with_velocities else None
-    return JointTrajectory(
-        names,
-        np.array(times),
-        np.array(positions, dtype=float).reshape(len(times), -1),
-        None if velocities is None else np.array(velocities, dtype=float),
-    )
 
 
 @dataclass
@@ -299,7 +284,7 @@ class SimBridgeNode(Node):
     def _on_trajectory(self, msg: JointTrajectoryMsg) -> None:
         stamp = msg.header.stamp.sec + 1e-9 * msg.header.stamp.nanosec
         try:
-            trajectory = to_trajectory(msg)
+            trajectory = from_trajectory_msg(msg)
             with self._lock:
                 # A zero stamp means "now" (as in ros2_control); otherwise the stamp is on the simulated clock.
                 start = None if stamp == 0.0 else stamp - self._time_offset

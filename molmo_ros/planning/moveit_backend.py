@@ -31,7 +31,7 @@ from molmo_ros.planning.planner import (
     PlanResult,
     PoseWaypoint,
 )
-from molmo_ros.sim.trajectory import JointTrajectory
+from molmo_ros.planning.trajectory import JointTrajectory
 
 
 @dataclass(frozen=True)
@@ -57,9 +57,9 @@ class MoveItSettings:
 
 def tool_to_pose_link(urdf: Any, pose_link: str, tool_link: str) -> tuple[np.ndarray, Rotation]:
     """The fixed transform of the tool link in the pose link, from the URDF (the same file the sim uses)."""
-    from molmo_ros.planning.robot_model import urdf_fixed_transform
+    from molmo_ros.planning.description import fixed_transform
 
-    return urdf_fixed_transform(urdf, pose_link, tool_link)
+    return fixed_transform(urdf, pose_link, tool_link)
 
 
 class MoveItPyPlanner(Planner):

@@ -20,7 +20,7 @@ from scipy.spatial.transform import Rotation
 
 from molmo_ros.errors import ErrorCode, MolmoRosError
 from molmo_ros.planning.perception import Box
-from molmo_ros.sim.trajectory import JointTrajectory
+from molmo_ros.planning.trajectory import JointTrajectory
 
 
 class PlanningError(MolmoRosError):

@@ -1,22 +1,27 @@
 """The Panda as the embedded planner sees it: kinematics and collision geometry from the URDF, allowed
 collisions and the arm group from the SRDF (pinocchio + coal), joint limits from config/robot.
 
-The URDF and SRDF are those of the simulation (:mod:`molmo_ros.sim.robot`, the example-robot-data package):
+The URDF and SRDF are those of the simulation (:mod:`molmo_ros.planning.description`, the example-robot-data package):
 one robot description for the simulator, the planner and the grasp check.
 """
 
 from __future__ import annotations
 
 import itertools
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import yaml
 from scipy.spatial.transform import Rotation
 
 from molmo_ros.config import config_path
+from molmo_ros.planning.description import (
+    panda_srdf_path,
+    panda_urdf_path,
+    robot_data_root,
+    srdf_end_effector_link,
+    srdf_group_joints,
+)
 from molmo_ros.planning.perception import Capsule
 
 
@@ -29,54 +34,6 @@ class JointLimits:
     upper: np.ndarray
     velocity: np.ndarray
     acceleration: np.ndarray
-
-
-def srdf_group_joints(srdf: Path, group: str) -> list[str]:
-    """The joints of SRDF `group`, following nested groups."""
-    root = ET.parse(srdf).getroot()
-    groups = {g.get("name"): g for g in root.findall("group")}
-    if group not in groups:
-        raise KeyError(f"{srdf} has no group {group!r} (groups: {sorted(groups)})")
-    joints: list[str] = []
-    for child in groups[group]:
-        if child.tag == "joint":
-            joints.append(child.get("name", ""))
-        elif child.tag == "group":
-            joints.extend(srdf_group_joints(srdf, child.get("name", "")))
-    return joints
-
-
-def srdf_end_effector_link(srdf: Path, group: str) -> str:
-    """The parent link of the SRDF end effector attached to `group` (the tool frame)."""
-    root = ET.parse(srdf).getroot()
-    for ee in root.findall("end_effector"):
-        if ee.get("group") == group or ee.get("parent_group") == group:
-            return ee.get("parent_link", "")
-    raise KeyError(f"{srdf} has no end effector for group {group!r}")
-
-
-def urdf_fixed_transform(urdf: Path, parent: str, child: str) -> tuple[np.ndarray, Rotation]:
-    """Translation (3,) and rotation of link `child` in link `parent`, through the URDF's fixed joints."""
-    root = ET.parse(urdf).getroot()
-    by_child = {j.find("child").get("link"): j for j in root.findall("joint") if j.find("child") is not None}
-    translation, rotation = np.zeros(3), Rotation.identity()
-    link = child
-    chain = []
-    while link != parent:
-        joint = by_child.get(link)
-        if joint is None or joint.get("type") != "fixed":
-            raise KeyError(f"no chain of fixed joints from {parent!r} to {child!r} in {urdf}")
-        chain.append(joint)
-        link = joint.find("parent").get("link")
-    for joint in reversed(chain):
-        origin = joint.find("origin")
-        xyz = np.array(
-            [float(v) for v in (origin.get("xyz", "0 0 0") if origin is not None else "0 0 0").split()]
-        )
-        rpy = [float(v) for v in (origin.get("rpy", "0 0 0") if origin is not None else "0 0 0").split()]
-        translation = translation + rotation.apply(xyz)
-        rotation = rotation * Rotation.from_euler("xyz", rpy)
-    return translation, rotation
 
 
 def load_joint_limits(
@@ -103,8 +60,6 @@ class RobotModel:
 
     def __init__(self, group: str = "arm") -> None:
         import pinocchio as pin
-
-        from molmo_ros.sim.robot import panda_srdf_path, panda_urdf_path, robot_data_root
 
         self.urdf, self.srdf = panda_urdf_path(), panda_srdf_path()
         self.model = pin.buildModelFromUrdf(str(self.urdf))

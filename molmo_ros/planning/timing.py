@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from molmo_ros.planning.planner import PlanningError
-from molmo_ros.sim.trajectory import JointTrajectory
+from molmo_ros.planning.trajectory import JointTrajectory
 
 
 def _dedupe(path: np.ndarray, tolerance: float = 1e-6) -> np.ndarray:

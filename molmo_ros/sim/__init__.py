@@ -3,30 +3,39 @@
 - :mod:`robot`: the Panda robot file generated from example-robot-data (URDF, SRDF, meshes)
 - :mod:`catalogue`, :mod:`layout`, :mod:`scene`: objects, seeded layouts, the scene file including the robot
 - :mod:`simulator`: :class:`Simulator` (reset, step, render, trajectories, gripper, ground truth)
-- :mod:`camera`, :mod:`trajectory`, :mod:`ik`, :mod:`config`: the parts it is made of
+- :mod:`camera`, :mod:`trajectory`, :mod:`config`: the parts it is made of
+
+Names are imported on first use: ``molmo_ros.sim.config`` and ``molmo_ros.sim.layout`` (the seeded layouts the
+pick and the training data share) work without MuJoCo; only the simulator, the camera and the robot file need it.
 """
 
-from molmo_ros.sim.config import SimConfig, load_sim_config
-from molmo_ros.sim.errors import IKError, RobotDescriptionError, SceneError, SimError, TrajectoryError
-from molmo_ros.sim.layout import PlacedObject, SceneLayout, place_object, sample_layout
-from molmo_ros.sim.simulator import JOINT_NAMES, ObjectState, SceneState, Simulator
-from molmo_ros.sim.trajectory import JointTrajectory
+from __future__ import annotations
 
-__all__ = [
-    "JOINT_NAMES",
-    "IKError",
-    "JointTrajectory",
-    "ObjectState",
-    "PlacedObject",
-    "RobotDescriptionError",
-    "SceneError",
-    "SceneLayout",
-    "SceneState",
-    "SimConfig",
-    "SimError",
-    "Simulator",
-    "TrajectoryError",
-    "load_sim_config",
-    "place_object",
-    "sample_layout",
-]
+import importlib
+from typing import Any
+
+_WHERE = {
+    "JOINT_NAMES": "simulator",
+    "ObjectState": "simulator",
+    "SceneState": "simulator",
+    "Simulator": "simulator",
+    "PlacedObject": "layout",
+    "SceneLayout": "layout",
+    "place_object": "layout",
+    "sample_layout": "layout",
+    "SimConfig": "config",
+    "load_sim_config": "config",
+    "RobotDescriptionError": "errors",
+    "SceneError": "errors",
+    "SimError": "errors",
+    "TrajectoryError": "errors",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'molmo_ros.sim' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"molmo_ros.sim.{module}"), name)

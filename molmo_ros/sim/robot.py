@@ -19,22 +19,35 @@ from pathlib import Path
 
 import mujoco
 
+from molmo_ros.planning.description import (
+    ARM_JOINTS,
+    DISTRIBUTION,
+    FINGER_JOINTS,
+    HOME_ARM,
+    PANDA_URDF,
+    panda_srdf_path,
+    panda_urdf_path,
+    resolve_package_uri,
+    robot_data_root,
+)
 from molmo_ros.sim.errors import RobotDescriptionError
 
-DISTRIBUTION = "example-robot-data"
-PACKAGE_PREFIX = "package://example-robot-data/"
-PANDA_URDF = "robots/panda_description/urdf/panda.urdf"
-PANDA_SRDF = "robots/panda_description/srdf/panda.srdf"
+# Re-exported: the simulator's users know the description's names as molmo_ros.sim.robot.<name>.
+__all__ = [
+    "ARM_JOINTS",
+    "FINGER_JOINTS",
+    "HOME_ARM",
+    "panda_srdf_path",
+    "panda_urdf_path",
+    "robot_data_root",
+    "robot_file",
+]
 
-ARM_JOINTS: tuple[str, ...] = tuple(f"panda_joint{i}" for i in range(1, 8))
-FINGER_JOINTS: tuple[str, str] = ("panda_finger_joint1", "panda_finger_joint2")
 FINGER_BODIES: tuple[str, str] = ("panda_leftfinger", "panda_rightfinger")
 GRIPPER_ACTUATOR = "panda_gripper"
 TCP_SITE = "panda_tcp"
 #: Opening of one finger when the gripper is fully open (m); the hand opens 2 x 0.04 = 8 cm.
 FINGER_OPEN = 0.04
-#: MoveIt's "ready" pose of the Panda (rad), the SRDF's group state "default".
-HOME_ARM = (0.0, -0.785398, 0.0, -2.35619, 0.0, 1.5707, 0.785398)
 
 # Bump when the generated MJCF changes, so cached files are rebuilt.
 _GENERATOR_VERSION = "4"
@@ -62,35 +75,6 @@ ARM_GAINS: tuple[ActuatorGains, ...] = (
 #: Gripper servo stiffness on the finger tendon (N/m): stiff enough that the force limit, not the stiffness,
 #: sets the pinch force on any catalogue object (4-6.5 cm wide); the limit is set by the Simulator.
 GRIPPER_KP = 8000.0
-
-
-def robot_data_root() -> Path:
-    """Folder ``share/example-robot-data`` of the installed example-robot-data wheel (cmeel prefix)."""
-    try:
-        dist = importlib.metadata.distribution(DISTRIBUTION)
-    except importlib.metadata.PackageNotFoundError as exc:
-        raise RobotDescriptionError(
-            f"the Python package {DISTRIBUTION!r} is not installed (pip install {DISTRIBUTION})"
-        ) from exc
-    root = Path(str(dist.locate_file("cmeel.prefix/share/example-robot-data")))
-    if not (root / PANDA_URDF).is_file():
-        raise RobotDescriptionError(f"{DISTRIBUTION} is installed but {root / PANDA_URDF} is missing")
-    return root
-
-
-def panda_urdf_path() -> Path:
-    return robot_data_root() / PANDA_URDF
-
-
-def panda_srdf_path() -> Path:
-    return robot_data_root() / PANDA_SRDF
-
-
-def resolve_package_uri(uri: str, root: Path | None = None) -> str:
-    """``package://example-robot-data/x`` -> absolute path of x in the installed package; other URIs unchanged."""
-    if uri.startswith(PACKAGE_PREFIX):
-        return str((root or robot_data_root()) / uri[len(PACKAGE_PREFIX) :])
-    return uri
 
 
 def resolved_urdf(drop_dae_visuals: bool = True) -> ET.Element:

@@ -18,13 +18,14 @@ import numpy as np
 from molmo_ros.geometry.camera import CameraIntrinsics
 from molmo_ros.geometry.deproject import project
 from molmo_ros.geometry.transforms import RigidTransform
+from molmo_ros.planning.trajectory import JointTrajectory
 from molmo_ros.sim import robot
 from molmo_ros.sim.camera import CameraRenderer, Frame, intrinsics_from_model, optical_pose
 from molmo_ros.sim.config import SimConfig
 from molmo_ros.sim.errors import SceneError, SimError
 from molmo_ros.sim.layout import PlacedObject, SceneLayout, sample_layout
 from molmo_ros.sim.scene import write_scene
-from molmo_ros.sim.trajectory import JointTrajectory, TrajectoryFollower
+from molmo_ros.sim.trajectory import TrajectoryFollower
 
 #: Joints reported in joint states, in this order (the arm, then both fingers).
 JOINT_NAMES: tuple[str, ...] = (*robot.ARM_JOINTS, *robot.FINGER_JOINTS)

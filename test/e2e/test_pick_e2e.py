@@ -5,15 +5,9 @@ a boxed-in target), each followed by a real pick."""
 
 from __future__ import annotations
 
-import pytest
-
-pytest.importorskip("rclpy")
-pytest.importorskip("molmo_ros_interfaces.action")
-pytest.importorskip("mujoco")
-pytest.importorskip("pinocchio")
-
 import mujoco
 import numpy as np
+import pytest
 from action_msgs.msg import GoalStatus
 
 from molmo_ros.cli.pick import outcome

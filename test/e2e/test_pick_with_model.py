@@ -6,12 +6,6 @@ from __future__ import annotations
 
 import pytest
 
-pytest.importorskip("rclpy")
-pytest.importorskip("molmo_ros_interfaces.action")
-pytest.importorskip("mujoco")
-pytest.importorskip("pinocchio")
-
-
 from molmo_ros.cli.pick import outcome
 from molmo_ros.models.transformers_backend import bundled_model_dir
 from support.ros import pick_session

@@ -1,8 +1,4 @@
-"""Fixtures of the model tests: a tiny random Molmo2 checkpoint built on the fly, and the model loaded from it.
-
-Other test folders (the node tests) get the same checkpoint with
-``molmo_ros.models.tiny.tiny_checkpoint(tmp_path_factory.mktemp("molmo2"))`` in a fixture of their own.
-"""
+"""Fixtures of the model tests: the tiny random Molmo2 (``tiny_ckpt``, test/conftest.py) loaded, a picture."""
 
 from __future__ import annotations
 
@@ -12,17 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("torch")
-pytest.importorskip("transformers")
-
-from molmo_ros.models.tiny import tiny_checkpoint
 from molmo_ros.models.transformers_backend import TransformersPointModel
-
-
-@pytest.fixture(scope="session")
-def tiny_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny random Molmo2 checkpoint directory (built once per session, about a second). Read-only."""
-    return tiny_checkpoint(tmp_path_factory.mktemp("molmo2-tiny"))
 
 
 @pytest.fixture(scope="session")

@@ -303,7 +303,7 @@ def test_no_bundled_model_says_how_to_get_one(monkeypatch, tmp_path) -> None:
 
 
 def test_a_model_built_in_memory_answers_through_the_backend(scene_image) -> None:
-    from molmo_ros.models.tiny import Molmo2Sizes, build_molmo2
+    from training.molmo2 import Molmo2Sizes, build_molmo2
 
     model, processor, info = build_molmo2(Molmo2Sizes(text_layers=1, vision_layers=1), seed=5)
     assert info.path is None

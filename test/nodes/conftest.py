@@ -6,11 +6,9 @@ import random
 from collections.abc import Iterator
 
 import pytest
+import rclpy
 
-rclpy = pytest.importorskip("rclpy")
-pytest.importorskip("molmo_ros_interfaces.srv")
-
-from support.ros import ScriptedModelServer, Spinner  # noqa: E402
+from support.ros import ScriptedModelServer, Spinner
 
 
 @pytest.fixture(scope="module")

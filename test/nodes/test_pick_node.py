@@ -7,9 +7,6 @@ from __future__ import annotations
 import threading
 
 import pytest
-
-pytest.importorskip("pinocchio")
-
 from geometry_msgs.msg import PointStamped
 from rclpy.action import ActionClient
 from rclpy.parameter import Parameter

@@ -9,19 +9,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-pytest.importorskip("torch")
-
 from rclpy.parameter import Parameter
 
 from molmo_ros.errors import ErrorCode
-from molmo_ros.models.tiny import tiny_checkpoint
 from molmo_ros.models.transformers_backend import TransformersPointModel
 from molmo_ros.nodes.pointer import SERVICE_NAME, PointerNode
 from molmo_ros.pointing import point_prompt
 from molmo_ros_interfaces.srv import Point
 from support.ros import CameraRig, call, wait_for
 from support.teach import save_checkpoint, teach
+from training.molmo2 import tiny_checkpoint
 
 pytestmark = pytest.mark.ros
 

@@ -7,11 +7,6 @@ import threading
 
 import numpy as np
 import pytest
-
-pytest.importorskip("rclpy")
-pytest.importorskip("molmo_ros_interfaces.srv")
-pytest.importorskip("mujoco")
-
 from builtin_interfaces.msg import Duration
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
 import pytest
-
-pytest.importorskip("pinocchio")
-pytest.importorskip("ompl")
-pytest.importorskip("toppra")
-
-import itertools
-
 from scipy.spatial.transform import Rotation
 
 from molmo_ros.errors import ErrorCode

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-mujoco = pytest.importorskip("mujoco")
-
-from molmo_ros.sim.config import SimConfig, load_sim_config  # noqa: E402
+from molmo_ros.sim.config import SimConfig, load_sim_config
 
 
 @pytest.fixture(scope="session")

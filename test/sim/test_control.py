@@ -1,4 +1,5 @@
-"""Trajectory following, the gripper and a scripted top-down pick with IK on MuJoCo Jacobians."""
+"""Trajectory following, the gripper and a scripted top-down pick with the planner's IK (the robot model
+the planner plans with drives the simulated Panda to the same tool pose)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,27 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from molmo_ros.planning.grasp import grasp_points, top_down_rotation
+from molmo_ros.planning.robot_model import RobotModel
+from molmo_ros.planning.trajectory import JointTrajectory
 from molmo_ros.sim import robot
-from molmo_ros.sim.errors import IKError, SimError, TrajectoryError
-from molmo_ros.sim.ik import solve_ik
+from molmo_ros.sim.errors import SimError, TrajectoryError
 from molmo_ros.sim.layout import SceneLayout, place_object
 from molmo_ros.sim.simulator import Simulator
-from molmo_ros.sim.trajectory import JointTrajectory, TrajectoryFollower
+from molmo_ros.sim.trajectory import TrajectoryFollower
 
 ARM = robot.ARM_JOINTS
+
+
+@pytest.fixture(scope="module")
+def arm_model() -> RobotModel:
+    return RobotModel("arm")
+
+
+def solve_ik(model: RobotModel, sim: Simulator, position, rotation: Rotation, q_arm: np.ndarray):
+    """The arm's joint positions (7,) putting the tool at the pose, from `q_arm`; None when unreachable."""
+    q = model.full_configuration(ARM, q_arm)
+    solution = model.solve_ik(q, np.asarray(position, float), rotation)
+    return None if solution is None else solution[model.q_index]
 
 
 def test_follower_interpolates_linearly_and_from_the_current_position():
@@ -97,13 +111,17 @@ def test_gripper_opens_and_closes_empty(block_sim):
         sim.set_gripper(True, force=0.0)
 
 
-def test_ik_reaches_a_pose_and_refuses_an_unreachable_one(block_sim):
+def test_ik_reaches_a_pose_in_the_simulator_and_refuses_an_unreachable_one(block_sim, arm_model):
     sim = block_sim
     target = Rotation.from_euler("x", np.pi)
-    result = solve_ik(sim.model, robot.TCP_SITE, ARM, [0.45, -0.1, 0.2], target, sim.joint_positions()[:7])
-    assert result.position_error < 1e-3 and result.rotation_error < 1e-2
-    with pytest.raises(IKError, match="did not converge"):
-        solve_ik(sim.model, robot.TCP_SITE, ARM, [1.5, 0.0, 0.2], target, sim.joint_positions()[:7])
+    q = solve_ik(arm_model, sim, [0.45, -0.1, 0.2], target, sim.joint_positions()[:7])
+    assert q is not None
+    _move(sim, q, 2.0)
+    # The planner's tool frame is the simulator's TCP site: the same description, the same pose.
+    position, rotation = sim.site_pose()
+    np.testing.assert_allclose(position, [0.45, -0.1, 0.2], atol=3e-3)
+    assert (Rotation.from_matrix(rotation) * target.inv()).magnitude() < 0.02
+    assert solve_ik(arm_model, sim, [1.5, 0.0, 0.2], target, sim.joint_positions()[:7]) is None
 
 
 def _move(sim: Simulator, q: np.ndarray, seconds: float) -> None:
@@ -111,7 +129,7 @@ def _move(sim: Simulator, q: np.ndarray, seconds: float) -> None:
     sim.run_until_idle(timeout=seconds + 2.0, settle=0.3)
 
 
-def test_scripted_grasp_lifts_the_block(block_sim):
+def test_scripted_grasp_lifts_the_block(block_sim, arm_model):
     sim = block_sim
     block = sim.scene_state().objects[0]
     hand = Rotation.from_matrix(sim.site_pose()[1])
@@ -120,7 +138,8 @@ def test_scripted_grasp_lifts_the_block(block_sim):
     q = sim.joint_positions()[:7]
     solutions = []
     for target in (pre, grasp, lift):
-        q = solve_ik(sim.model, robot.TCP_SITE, ARM, target, rotation, q).q
+        q = solve_ik(arm_model, sim, target, rotation, q)
+        assert q is not None
         solutions.append(q)
     _move(sim, solutions[0], 2.0)
     _move(sim, solutions[1], 1.5)

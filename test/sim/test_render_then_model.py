@@ -5,10 +5,6 @@ the process."""
 import subprocess
 import sys
 
-import pytest
-
-pytest.importorskip("torch")
-
 SCRIPT = """
 from molmo_ros.sim.config import load_sim_config
 from molmo_ros.sim.simulator import Simulator

@@ -7,8 +7,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from molmo_ros.models.tiny import EOS_TOKEN, fix_embedding_split
 from molmo_ros.models.transformers_backend import TransformersPointModel
+from training.molmo2 import EOS_TOKEN, fix_embedding_split
 
 
 def teach(

@@ -33,7 +33,7 @@ def processor(tmp_path_factory):
 
     from transformers import AutoProcessor
 
-    from molmo_ros.models.tiny import Molmo2Sizes, build_molmo2_checkpoint
+    from training.molmo2 import Molmo2Sizes, build_molmo2_checkpoint
 
     out = tmp_path_factory.mktemp("aux_model")
     sizes = replace(Molmo2Sizes.tiny(), max_crops=1, image_pooling=(2, 2), tokenizer_vocab_size=400)
@@ -126,7 +126,7 @@ def coord_processor(tmp_path_factory):
 
     from transformers import AutoProcessor
 
-    from molmo_ros.models.tiny import Molmo2Sizes, build_molmo2_checkpoint
+    from training.molmo2 import Molmo2Sizes, build_molmo2_checkpoint
 
     out = tmp_path_factory.mktemp("coord_model")
     sizes = replace(

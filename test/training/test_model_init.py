@@ -15,7 +15,7 @@ from training.model import apply_init
 def built(tmp_path_factory):
     from transformers import AutoProcessor, Molmo2ForConditionalGeneration
 
-    from molmo_ros.models.tiny import tiny_checkpoint
+    from training.molmo2 import tiny_checkpoint
 
     path = tiny_checkpoint(tmp_path_factory.mktemp("tiny"))
     processor = AutoProcessor.from_pretrained(path)
@@ -69,9 +69,9 @@ def test_coordinate_tokens_start_from_a_smooth_code(tmp_path) -> None:
     """Neighbouring coordinate values get neighbouring LM-head rows, far values far ones."""
     from transformers import AutoProcessor, Molmo2ForConditionalGeneration
 
-    from molmo_ros.models.tiny import Molmo2Sizes
     from training.coords import coordinate_token_ids
     from training.model import build_new_checkpoint
+    from training.molmo2 import Molmo2Sizes
 
     sizes = replace(Molmo2Sizes.tiny(), max_crops=1, coordinate_tokens=True, tokenizer_vocab_size=400)
     config = replace(ModelConfig(), sizes=sizes, coordinate_code_frequencies=8)

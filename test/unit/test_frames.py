@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from molmo_ros.errors import ErrorCode, MolmoRosError
-from molmo_ros.frames import FrameSynchronizer, Stamped
+from molmo_ros.pointing.frames import FrameSynchronizer, Stamped
 
 MS = 1_000_000
 

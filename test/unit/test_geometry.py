@@ -268,7 +268,8 @@ def test_distortion_is_applied_not_ignored(model: str, d) -> None:
 
 
 def test_undistortion_matches_opencv() -> None:
-    cv2 = pytest.importorskip("cv2")
+    import cv2
+
     cam = CameraIntrinsics.from_k(K, 640, 480, "plumb_bob", PLUMB_BOB)
     uv = np.array([[10.0, 20.0], [600.0, 400.0], [319.5, 239.5]])
     ref = cv2.undistortPoints(uv.reshape(-1, 1, 2), cam.to_k(), np.array(PLUMB_BOB)).reshape(-1, 2)
@@ -598,7 +599,8 @@ def test_pixel_to_base_frame_end_to_end() -> None:
 
 # ------------------------------------------------------------------------------------------ real messages
 def test_real_camera_info_message() -> None:
-    msgs = pytest.importorskip("sensor_msgs.msg")
+    from sensor_msgs import msg as msgs
+
     info = msgs.CameraInfo()
     info.width, info.height = 640, 480
     info.k = K
@@ -614,7 +616,8 @@ def test_real_camera_info_message() -> None:
 
 
 def test_real_transform_stamped_message() -> None:
-    gm = pytest.importorskip("geometry_msgs.msg")
+    from geometry_msgs import msg as gm
+
     msg = gm.TransformStamped()
     msg.header.frame_id, msg.child_frame_id = "base_link", "cam"
     msg.transform.translation.x = 0.25

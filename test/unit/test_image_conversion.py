@@ -373,8 +373,9 @@ def test_to_rgb_rejects_mismatch() -> None:
 # ------------------------------------------------------------------------------------------ real messages
 @pytest.mark.parametrize("encoding", SUPPORTED_ENCODINGS)
 def test_real_sensor_msgs_image_round_trip(encoding: str) -> None:
-    msgs = pytest.importorskip("sensor_msgs.msg")
-    std = pytest.importorskip("std_msgs.msg")
+    from sensor_msgs import msg as msgs
+    from std_msgs import msg as std
+
     arr = sample(encoding, seed=31, h=48, w=64)
     header = std.Header(frame_id="camera_color_optical_frame")
     msg = numpy_to_image(arr, encoding, msg_factory=msgs.Image, header=header)
@@ -386,7 +387,8 @@ def test_real_sensor_msgs_image_round_trip(encoding: str) -> None:
 
 
 def test_real_sensor_msgs_padded_big_endian() -> None:
-    msgs = pytest.importorskip("sensor_msgs.msg")
+    from sensor_msgs import msg as msgs
+
     arr = sample("16UC1", seed=32, h=10, w=9)
     fake = make_msg(arr, "16UC1", pad=6, big_endian=True)
     msg = msgs.Image(

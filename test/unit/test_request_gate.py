@@ -3,7 +3,7 @@ import threading
 import pytest
 
 from molmo_ros.errors import ErrorCode, MolmoRosError
-from molmo_ros.request_gate import RequestGate
+from molmo_ros.pointing.request_gate import RequestGate
 
 
 def test_one_runs_queue_waits_and_the_rest_are_refused_at_once():

@@ -12,7 +12,7 @@ from PIL import Image
 from safetensors.torch import load_file
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
-from molmo_ros.models.tiny import (
+from training.molmo2 import (
     BOS_TOKEN,
     EOS_TOKEN,
     IMAGE_SPECIAL_TOKENS,

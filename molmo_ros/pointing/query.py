@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from molmo_ros.errors import DepthError, ErrorCode, InvalidRequestError, MolmoRosError, PointParseError
-from molmo_ros.frames import RgbdFrame
 from molmo_ros.geometry import CameraIntrinsics, RigidTransform, deproject, robust_depths
 from molmo_ros.models.base import PointModel
 from molmo_ros.pointing import (
@@ -25,6 +24,7 @@ from molmo_ros.pointing import (
     point_prompt,
     validate_query,
 )
+from molmo_ros.pointing.frames import RgbdFrame
 
 
 @dataclass(frozen=True)

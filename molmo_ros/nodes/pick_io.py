@@ -1,0 +1,222 @@
+"""The pick's I/O over ROS 2 (:class:`molmo_ros.planning.pick_task.PickIO` for one goal of the pick node).
+
+Pointing is the ``/molmo/point`` service; the depth picture, CameraInfo and joint states come from the node's
+subscriptions (:class:`SensorCache`); the camera pose from tf2 (or the ``static_transform`` parameter without
+it); the gripper is a std_srvs/SetBool service; trajectories go to the arm controller's topic and are followed
+on the joint states until they end. Waiting happens on the goal's thread; responses arrive on other callback
+groups of the multi-threaded executor.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import numpy as np
+from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo, Image, JointState
+from std_srvs.srv import SetBool
+
+from molmo_ros.conversions import image_to_numpy
+from molmo_ros.conversions.trajectory import hold_msg, to_trajectory_msg
+from molmo_ros.errors import ErrorCode, MolmoRosError
+from molmo_ros.geometry import CameraIntrinsics, RigidTransform, depth_to_meters
+from molmo_ros.planning.description import ARM_JOINTS, FINGER_JOINTS
+from molmo_ros.planning.pick_task import CanceledError, DepthView
+from molmo_ros.planning.planner import JointState as PlannerJointState
+from molmo_ros.planning.trajectory import JointTrajectory
+from molmo_ros_interfaces.srv import Point
+
+
+def stamp_s(stamp: Any) -> float:
+    return stamp.sec + 1e-9 * stamp.nanosec
+
+
+def wait_for(future: Any, timeout_s: float, what: str, canceled: Any = None, poll_s: float = 0.05) -> Any:
+    """The result of a service future; TIMEOUT after `timeout_s`, CANCELED when ``canceled()`` turns true."""
+    done = threading.Event()
+    future.add_done_callback(lambda _: done.set())
+    deadline = time.monotonic() + timeout_s
+    while not done.wait(poll_s):
+        if canceled is not None and canceled():
+            future.cancel()
+            raise CanceledError(f"canceled while waiting for {what}")
+        if time.monotonic() > deadline:
+            future.cancel()
+            raise MolmoRosError(f"no answer from {what} within {timeout_s:g} s", ErrorCode.TIMEOUT)
+    return future.result()
+
+
+class SensorCache:
+    """The newest depth image, CameraInfo and joint state, filled by subscription callbacks."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.joint_event = threading.Condition(self.lock)
+        self.depth: Image | None = None
+        self.info: CameraInfo | None = None
+        self.joints: JointState | None = None
+
+    def on_depth(self, msg: Image) -> None:
+        with self.lock:
+            self.depth = msg
+
+    def on_info(self, msg: CameraInfo) -> None:
+        with self.lock:
+            self.info = msg
+
+    def on_joints(self, msg: JointState) -> None:
+        with self.joint_event:
+            self.joints = msg
+            self.joint_event.notify_all()
+
+    def joint_msg(self) -> JointState:
+        with self.lock:
+            if self.joints is None:
+                raise MolmoRosError("no joint states received yet", ErrorCode.EXECUTION_FAILED)
+            return self.joints
+
+
+class RosPickIO:
+    """One goal's I/O (see the module docstring). `p`: the node's parameter values when the goal arrived."""
+
+    def __init__(
+        self, node: Node, goal_handle: Any, p: dict[str, Any], sensors: SensorCache, clients: Any
+    ) -> None:
+        self.node, self.goal, self.p, self.sensors = node, goal_handle, p, sensors
+        self.point_client, self.gripper_client, self.trajectory_pub, self.tf_buffer = clients
+        self._frame: tuple[Image | None, CameraInfo | None] = (None, None)
+        self.target_msg: Any = None  # geometry_msgs/PointStamped of the pointed target, once pointed
+
+    def _canceled(self) -> bool:
+        return bool(self.goal.is_cancel_requested)
+
+    def report(self, stage: str, detail: str) -> None:
+        from molmo_ros_interfaces.action import Pick
+
+        if self._canceled():
+            raise CanceledError(f"canceled before {stage}")
+        self.goal.publish_feedback(Pick.Feedback(stage=stage, detail=detail))
+
+    def point(self, query: str) -> np.ndarray:
+        service = self.p["point_service"]
+        if not self.point_client.wait_for_service(timeout_sec=2.0):
+            raise MolmoRosError(f"the point service {service} is not available", ErrorCode.MODEL_UNAVAILABLE)
+        request = Point.Request(query=query, target_frame=self.p["planning_frame"])
+        response = wait_for(
+            self.point_client.call_async(request), self.p["point_timeout_s"], service, self._canceled
+        )
+        with self.sensors.lock:
+            self._frame = (self.sensors.depth, self.sensors.info)
+        if not response.success:
+            raise MolmoRosError(
+                response.error.message or "the point service failed", ErrorCode(response.error.code)
+            )
+        if not response.points:
+            raise MolmoRosError(f"no point for {query!r}", ErrorCode.NOT_FOUND)
+        if not response.depth_valid[0]:
+            raise MolmoRosError(f"no valid depth at the point found for {query!r}", ErrorCode.NO_DEPTH)
+        self.target_msg = response.points[0]
+        point = response.points[0].point
+        return np.array([point.x, point.y, point.z])
+
+    def depth_view(self) -> DepthView:
+        depth_msg, info_msg = self._frame
+        if depth_msg is None or info_msg is None:
+            raise MolmoRosError(
+                f"no depth image or camera info received on {self.p['depth_topic']} / "
+                f"{self.p['camera_info_topic']}",
+                ErrorCode.NO_DEPTH,
+            )
+        depth = depth_to_meters(image_to_numpy(depth_msg), depth_msg.encoding)
+        return DepthView(
+            depth,
+            CameraIntrinsics.from_camera_info(info_msg),
+            self._camera_to_base(depth_msg.header.frame_id),
+        )
+
+    def _camera_to_base(self, frame_id: str) -> RigidTransform:
+        base = self.p["planning_frame"]
+        if self.tf_buffer is not None:
+            from rclpy.duration import Duration
+            from rclpy.time import Time
+
+            try:
+                msg = self.tf_buffer.lookup_transform(base, frame_id, Time(), timeout=Duration(seconds=0.5))
+                return RigidTransform.from_transform_stamped(msg)
+            except Exception as err:  # tf2 raises several unrelated types
+                raise MolmoRosError(
+                    f"no transform {frame_id!r} -> {base!r}: {err}", ErrorCode.TRANSFORM_FAILED
+                ) from err
+        xyzq = self.p["static_transform"]
+        return RigidTransform.from_xyz_quat(xyzq[:3], xyzq[3:], base, frame_id or "camera")
+
+    def joint_state(self) -> PlannerJointState:
+        msg = self.sensors.joint_msg()
+        return PlannerJointState(tuple(msg.name), np.array(msg.position, dtype=float))
+
+    def gripper(self, close: bool) -> None:
+        service = self.p["gripper_service"]
+        if not self.gripper_client.wait_for_service(timeout_sec=2.0):
+            raise MolmoRosError(f"the gripper service {service} is not available", ErrorCode.EXECUTION_FAILED)
+        response = wait_for(self.gripper_client.call_async(SetBool.Request(data=close)), 10.0, service)
+        if not response.success:
+            raise MolmoRosError(f"the gripper refused: {response.message}", ErrorCode.EXECUTION_FAILED)
+        # Wait (on the joint states' clock: simulated or real) for the fingers to come to rest.
+        settle = float(self.p["gripper_settle_s"])
+        start = stamp_s(self.sensors.joint_msg().header.stamp)
+        deadline = time.monotonic() + 10.0 + 5.0 * settle
+        with self.sensors.joint_event:
+            while stamp_s(self.sensors.joints.header.stamp) < start + settle:
+                if time.monotonic() > deadline:
+                    raise MolmoRosError("the joint states stopped arriving", ErrorCode.EXECUTION_FAILED)
+                self.sensors.joint_event.wait(0.1)
+
+    def finger_width(self) -> float:
+        msg = self.sensors.joint_msg()
+        index = {n: i for i, n in enumerate(msg.name)}
+        if not all(n in index for n in FINGER_JOINTS):
+            raise MolmoRosError("the joint states lack the finger joints", ErrorCode.EXECUTION_FAILED)
+        return float(sum(msg.position[index[n]] for n in FINGER_JOINTS))
+
+    def stop_arm(self) -> None:
+        """Hold the arm where it is (a one-point trajectory at the current positions)."""
+        try:
+            msg = self.sensors.joint_msg()
+        except MolmoRosError:
+            return
+        index = {n: i for i, n in enumerate(msg.name)}
+        names = [n for n in ARM_JOINTS if n in index]
+        self.trajectory_pub.publish(hold_msg(names, [float(msg.position[index[n]]) for n in names]))
+
+    def execute(self, trajectory: JointTrajectory) -> None:
+        p = self.p
+        if self.trajectory_pub.get_subscription_count() == 0:
+            raise MolmoRosError(
+                f"no controller listens on {p['trajectory_topic']}", ErrorCode.EXECUTION_FAILED
+            )
+        start = stamp_s(self.sensors.joint_msg().header.stamp)
+        self.trajectory_pub.publish(to_trajectory_msg(trajectory))
+        allowed = trajectory.duration * p["execution_timeout_factor"] + p["execution_timeout_margin_s"]
+        goal, names = trajectory.positions[-1], trajectory.joint_names
+        wall_deadline = time.monotonic() + 10.0 * allowed + 30.0
+        while True:
+            if self._canceled():
+                self.stop_arm()
+                raise CanceledError("canceled while moving; the arm was stopped")
+            with self.sensors.joint_event:
+                self.sensors.joint_event.wait(0.05)
+                msg = self.sensors.joints
+            now = stamp_s(msg.header.stamp)
+            index = {n: i for i, n in enumerate(msg.name)}
+            error = float(np.max(np.abs(np.array([msg.position[index[n]] for n in names]) - goal)))
+            if now >= start + trajectory.duration and error < p["goal_tolerance_rad"]:
+                return
+            if now > start + allowed or time.monotonic() > wall_deadline:
+                self.stop_arm()
+                raise MolmoRosError(
+                    f"the arm did not reach the end of a {trajectory.duration:.1f} s trajectory in "
+                    f"{allowed:.1f} s (joint error {error:.3f} rad)",
+                    ErrorCode.EXECUTION_FAILED,
+                )
