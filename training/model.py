@@ -266,8 +266,8 @@ def parameter_groups(
     model: torch.nn.Module, lrs: dict[str, float], weight_decay: float
 ) -> list[dict[str, Any]]:
     """AdamW parameter groups: one per component (``lrs`` keys ``vit``, ``connector``, ``llm``), each split into
-    decayed (matrices) and not decayed (norms, biases, embeddings, position tables) parameters. Every group keeps
-    its peak learning rate in ``base_lr`` for the schedule."""
+    decayed (matrices) and not decayed (norms, biases, embeddings, position tables) parameters. Each keeps its
+    peak learning rate in ``peak_lr`` (:func:`learning_rate_schedule` scales it)."""
     groups: dict[tuple[str, bool], list[torch.nn.Parameter]] = {}
     for name, param in model.named_parameters():
         if not param.requires_grad:
@@ -280,12 +280,36 @@ def parameter_groups(
             {
                 "params": params,
                 "lr": lrs[component],
-                "base_lr": lrs[component],
+                "peak_lr": lrs[component],
                 "weight_decay": weight_decay if decay else 0.0,
                 "component": component,
             }
         )
     return out
+
+
+def learning_rate_schedule(
+    optimizer: torch.optim.Optimizer,
+    warmup_steps: int,
+    total_steps: int,
+    min_lr_ratio: float,
+    start_step: int,
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """transformers' cosine-with-warmup schedule (down to ``min_lr_ratio`` of each group's ``peak_lr``), positioned for
+    step ``start_step`` (0 for a new run, the checkpoint's step on resume).
+
+    transformers' warmup starts at 0 x the peak, which would spend the first step at lr 0; the schedule runs one
+    step ahead, so step s trains at (s + 1) / warmup of the peak during warmup.
+    """
+    from transformers import get_cosine_with_min_lr_schedule_with_warmup
+
+    for group in optimizer.param_groups:
+        # From the group's own peak: a restored optimizer's lr is the decayed one, and FSDP's optimizer-state
+        # loading drops ``initial_lr``.
+        group["initial_lr"] = group["peak_lr"]
+    return get_cosine_with_min_lr_schedule_with_warmup(
+        optimizer, warmup_steps, total_steps, min_lr_rate=min_lr_ratio, last_epoch=start_step
+    )
 
 
 def count_parameters(model: torch.nn.Module) -> dict[str, int]:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import os
 import random
 import shutil
@@ -40,67 +39,21 @@ import torch
 
 from training.aux_heads import AuxHeads
 from training.batching import BatchSource, digit_token_ids
-from training.config import TrainConfig, load_config, save_config, to_dict
+from training.checkpoint import (
+    CHECKPOINTS,
+    CONFIG_FILE,
+    latest_checkpoint,
+    load_training_state,
+    save_checkpoint,
+)
+from training.config import TrainConfig, load_config, save_config
 from training.coords import coordinate_token_ids, soft_coordinate_targets
 from training.data.loaders import load_rows
+from training.distributed import Dist, full_state_dict, wrap
 from training.metrics import answer_loss, evaluate_losses, grad_norms, plot_curves, to_device
-from training.model import build_new_checkpoint, count_parameters, parameter_groups
+from training.model import build_new_checkpoint, count_parameters, learning_rate_schedule, parameter_groups
 
-__all__ = ["cli_main", "debug_config", "lr_factor", "train"]
-
-CHECKPOINTS = "checkpoints"
-CONFIG_FILE = "train_config.yaml"
-STATE_FILE = "trainer_state.pt"
-
-
-# ------------------------------------------------------------------------------------------ schedule
-
-
-def lr_factor(step: int, total: int, warmup: int, min_ratio: float) -> float:
-    """Multiplier of the peak learning rate at ``step`` (0-based): linear warmup over ``warmup`` steps, then a
-    cosine from 1 down to ``min_ratio`` at ``total``."""
-    if warmup > 0 and step < warmup:
-        return (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
-    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
-# ------------------------------------------------------------------------------------------ distributed
-
-
-class Dist:
-    """The process layout: single process, or torchrun's (``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK``)."""
-
-    def __init__(self) -> None:
-        self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
-        self.rank = int(os.environ.get("RANK", "0"))
-        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-        self.device = torch.device("cpu")
-        if torch.cuda.is_available():
-            self.device = torch.device("cuda", self.local_rank)
-            torch.cuda.set_device(self.device)
-        if self.world_size > 1 and not torch.distributed.is_initialized():
-            backend = "nccl" if self.device.type == "cuda" else "gloo"
-            torch.distributed.init_process_group(backend=backend)
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    def barrier(self) -> None:
-        if self.world_size > 1:
-            torch.distributed.barrier()
-
-    def mean(self, value: float) -> float:
-        if self.world_size == 1:
-            return value
-        t = torch.tensor([value], dtype=torch.float64, device=self.device)
-        torch.distributed.all_reduce(t)
-        return float(t.item()) / self.world_size
-
-    def close(self) -> None:
-        if self.world_size > 1 and torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
+__all__ = ["cli_main", "debug_config", "train"]
 
 
 # ------------------------------------------------------------------------------------------ model setup
@@ -132,46 +85,6 @@ def _prepare_model(cfg: TrainConfig, rows: Any, dist: Dist, out: Path) -> tuple[
         report = build_new_checkpoint(init_dir, cfg.model, _corpus(rows, cfg.model.tokenizer_corpus_rows))
     dist.barrier()
     return init_dir, report
-
-
-def latest_checkpoint(out: Path) -> Path | None:
-    """The newest complete checkpoint under ``out/checkpoints`` (one with a trainer state), or None."""
-    root = out / CHECKPOINTS
-    if not root.is_dir():
-        return None
-    done = [p for p in root.glob("step_*") if (p / STATE_FILE).is_file()]
-    return max(done, key=lambda p: int(p.name.split("_")[1])) if done else None
-
-
-def _wrap(model: torch.nn.Module, cfg: TrainConfig, dist: Dist) -> torch.nn.Module:
-    if dist.world_size == 1:
-        return model
-    if cfg.parallel == "ddp":
-        ids = [dist.local_rank] if dist.device.type == "cuda" else None
-        return torch.nn.parallel.DistributedDataParallel(model, device_ids=ids, find_unused_parameters=False)
-    if cfg.parallel == "fsdp":
-        from torch.distributed.fsdp import fully_shard
-
-        for layer in model.model.language_model.layers:
-            fully_shard(layer)
-        for layer in model.model.vision_tower.layers:
-            fully_shard(layer)
-        fully_shard(model)
-        return model
-    raise ValueError(f"parallel must be 'ddp' or 'fsdp', got {cfg.parallel!r}")
-
-
-def _full_state_dict(model: torch.nn.Module, cfg: TrainConfig, dist: Dist) -> dict[str, torch.Tensor] | None:
-    """The unsharded model weights (on every rank for DDP / single; gathered to CPU for FSDP)."""
-    if dist.world_size > 1 and cfg.parallel == "fsdp":
-        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
-
-        return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
-    return None
-
-
-def _unwrap(model: torch.nn.Module) -> Any:
-    return model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
 
 
 # ------------------------------------------------------------------------------------------ the loop
@@ -263,7 +176,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     processor = AutoProcessor.from_pretrained(start_dir)
     model.train()
     counts = count_parameters(model)
-    wrapped = _wrap(model, cfg, dist)
+    wrapped = wrap(model, cfg, dist)
 
     o, a = cfg.optim, cfg.aux
     lrs = {"vit": o.lr_vit, "connector": o.lr_connector, "llm": o.lr_llm}
@@ -291,21 +204,14 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             {
                 "params": list(aux.parameters()),
                 "lr": cfg.aux.lr,
-                "base_lr": cfg.aux.lr,
+                "peak_lr": cfg.aux.lr,
                 "weight_decay": 0.0,
                 "component": "aux",
             }
         )
     optimizer = torch.optim.AdamW(groups, lr=o.lr_llm, betas=o.betas, eps=o.eps, fused=False)
-    start_step = 0
-    state_file = start_dir / STATE_FILE
-    if state_file.is_file():
-        state = torch.load(state_file, map_location="cpu", weights_only=False)
-        optimizer.load_state_dict(state["optimizer"])
-        start_step = int(state["step"])
-        if aux is not None and "aux_heads" in state:
-            aux.load_state_dict(state["aux_heads"])
-        torch.set_rng_state(state["torch_rng"])
+    start_step = load_training_state(start_dir, wrapped, optimizer, cfg, dist, aux)
+    schedule = learning_rate_schedule(optimizer, o.warmup_steps, cfg.steps, o.min_lr_ratio, start_step)
 
     source = BatchSource(
         train_rows,
@@ -389,9 +295,6 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     step = start_step
     last_eval: dict[str, Any] = {}
     for step, batch in zip(range(start_step, cfg.steps), loader, strict=False):
-        factor = lr_factor(step, cfg.steps, o.warmup_steps, o.min_lr_ratio)
-        for group in optimizer.param_groups:
-            group["lr"] = group["base_lr"] * factor
         batch = to_device(batch, dist.device)
         inputs = {k: v for k, v in batch.items() if not k.startswith("aux_") and k != "labels"}
         want_hidden = aux is not None and (
@@ -446,6 +349,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             torch.nn.utils.clip_grad_norm_(wrapped.parameters(), o.grad_clip)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+        lr_llm = next(g["lr"] for g in optimizer.param_groups if g["component"] == "llm")
+        schedule.step()
         window_loss.append(float(loss.detach()))
         tokens += int(batch["attention_mask"].sum())
         bar.update(1)
@@ -456,7 +361,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
                 "event": "train",
                 "step": step + 1,
                 "loss": round(mean_loss, 5),
-                "lr_llm": o.lr_llm * factor,
+                "lr_llm": lr_llm,
                 "sec_per_step": round(elapsed / len(window_loss), 4),
                 "tokens_per_sec": round(tokens * dist.world_size / elapsed, 1),
                 **norms,
@@ -469,14 +374,14 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         if cfg.eval_every > 0 and (step + 1) % cfg.eval_every == 0 and step + 1 < cfg.steps:
             last_eval = evaluation(step + 1)
         if cfg.save_every > 0 and (step + 1) % cfg.save_every == 0 and step + 1 < cfg.steps:
-            _save_checkpoint(out, step + 1, wrapped, model, processor, optimizer, cfg, dist, aux)
+            save_checkpoint(out, step + 1, wrapped, model, processor, optimizer, cfg, dist, aux)
     bar.close()
     final_step = max(step + 1, start_step) if cfg.steps > start_step else start_step
     last_eval = evaluation(final_step)
-    _save_checkpoint(out, final_step, wrapped, model, processor, optimizer, cfg, dist, aux)
+    save_checkpoint(out, final_step, wrapped, model, processor, optimizer, cfg, dist, aux)
     final = out / "final"
     if dist.main:
-        full = _full_state_dict(wrapped, cfg, dist)
+        full = full_state_dict(wrapped, cfg, dist)
         if final.exists():
             shutil.rmtree(final)
         model.save_pretrained(final, state_dict=full) if full is not None else model.save_pretrained(final)
@@ -485,7 +390,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         save_config(cfg, final / CONFIG_FILE)
         plot_curves(log_file, out / "curves.png")
     elif cfg.parallel == "fsdp" and dist.world_size > 1:
-        _full_state_dict(wrapped, cfg, dist)
+        full_state_dict(wrapped, cfg, dist)
     summary = {
         **{k: v for k, v in last_eval.items() if k != "event"},
         "event": "end",
@@ -506,49 +411,6 @@ def _log(dist: Dist, file: Path, record: dict[str, Any]) -> None:
         handle.write(json.dumps(record) + "\n")
     if record.get("event") in ("eval", "start", "end"):
         print(json.dumps(record), file=sys.stderr, flush=True)
-
-
-def _save_checkpoint(
-    out: Path,
-    step: int,
-    wrapped: torch.nn.Module,
-    model: Any,
-    processor: Any,
-    optimizer: torch.optim.Optimizer,
-    cfg: TrainConfig,
-    dist: Dist,
-    aux: torch.nn.Module | None = None,
-) -> None:
-    """A resumable checkpoint: model (save_pretrained), processor, optimizer + step + RNG, the config."""
-    from training.molmo2 import fix_embedding_split
-
-    full = _full_state_dict(wrapped, cfg, dist)
-    path = out / CHECKPOINTS / f"step_{step}"
-    if cfg.parallel == "fsdp" and dist.world_size > 1:
-        import torch.distributed.checkpoint as dcp
-        from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
-
-        dcp.save(
-            {"optimizer": get_optimizer_state_dict(wrapped, optimizer)}, checkpoint_id=str(path / "optimizer")
-        )
-    if dist.main:
-        path.mkdir(parents=True, exist_ok=True)
-        model.save_pretrained(path, state_dict=full) if full is not None else model.save_pretrained(path)
-        fix_embedding_split(path)
-        processor.save_pretrained(path)
-        save_config(cfg, path / CONFIG_FILE)
-        state = {"step": step, "torch_rng": torch.get_rng_state(), "config": to_dict(cfg)}
-        if not (cfg.parallel == "fsdp" and dist.world_size > 1):
-            state["optimizer"] = optimizer.state_dict()
-        if aux is not None:
-            state["aux_heads"] = aux.state_dict()
-        torch.save(state, path / STATE_FILE)
-        done = sorted(
-            (p for p in (out / CHECKPOINTS).glob("step_*")), key=lambda p: int(p.name.split("_")[1])
-        )
-        for old in done[: -cfg.keep_checkpoints]:
-            shutil.rmtree(old, ignore_errors=True)
-    dist.barrier()
 
 
 # ------------------------------------------------------------------------------------------ command line

@@ -99,9 +99,8 @@ class PickSession:
         from rclpy.parameter import Parameter
         from sensor_msgs.msg import Image
 
-        from molmo_ros.nodes.oracle_point import OraclePointNode
-        from molmo_ros.nodes.pick import ACTION_NAME, PickNode
-        from molmo_ros.nodes.sim import SimBridgeNode
+        from molmo_ros.bringup.graph import pick_graph
+        from molmo_ros.nodes.pick import ACTION_NAME
         from molmo_ros_interfaces.action import Pick
         from molmo_ros_interfaces.srv import GetSceneState, ResetScene
 
@@ -114,32 +113,18 @@ class PickSession:
             context = rclpy.get_default_context()
         self.context = context
         sim_time = {"use_sim_time": True}
-        self.nodes: list[Any] = []
-        self.bridge = SimBridgeNode(
-            context=context, parameter_overrides=params({**sim_overrides, **sim_time})
+        # The launch file's graph; only the pointer's autostart differs (activate_pointer loads the model).
+        specs = pick_graph(
+            "mujoco",
+            "oracle" if oracle else "model",
+            sim_overrides=sim_overrides,
+            pointer_overrides={"autostart": False, **(pointer_overrides or {})},
+            pick_overrides=pick_overrides,
         )
-        self.nodes.append(self.bridge)
-        translation, quat = self.bridge.sim.camera_pose.as_xyz_quat()
-        camera = [*map(float, translation), *map(float, quat)]
-        frame = self.bridge.sim.camera_pose.parent_frame
-        if oracle:
-            self.pointer = OraclePointNode(context=context, parameter_overrides=params(sim_time))
-        else:
-            from molmo_ros.nodes.pointer import PointerNode
-
-            values = {"static_transform": camera, "target_frame": frame, "autostart": False, **sim_time}
-            self.pointer = PointerNode(
-                context=context, parameter_overrides=params({**values, **(pointer_overrides or {})})
-            )
-        self.nodes.append(self.pointer)
-        pick_values = {
-            "static_transform": camera,
-            "planning_frame": frame,
-            **sim_time,
-            **(pick_overrides or {}),
-        }
-        self.pick_node = PickNode(context=context, parameter_overrides=params(pick_values))
-        self.nodes.append(self.pick_node)
+        self.nodes: list[Any] = [
+            spec.load_class()(context=context, parameter_overrides=params(spec.overrides)) for spec in specs
+        ]
+        self.bridge, self.pointer, self.pick_node = self.nodes
         self.client = rclpy.create_node(
             "molmo_pick_cli", context=context, parameter_overrides=params(sim_time)
         )

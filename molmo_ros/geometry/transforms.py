@@ -220,3 +220,25 @@ class RigidTransform:
             f"RigidTransform({self.parent_frame}<-{self.child_frame}, xyz={np.round(xyz, 6).tolist()}, "
             f"quat_xyzw={np.round(q, 6).tolist()})"
         )
+
+
+def look_at(
+    position: Sequence[float], target: Sequence[float], parent_frame: str, child_frame: str
+) -> RigidTransform:
+    """The optical frame (x right, y down, z forward; REP 103) of a camera at `position` aimed at `target`
+    (both (3,) m in `parent_frame`, z up), with a level horizon: its x axis is horizontal.
+
+    Raises TransformError for a camera looking straight up or down (no level horizon exists) or at itself.
+    """
+    position = np.asarray(position, dtype=float)
+    forward = np.asarray(target, dtype=float) - position
+    if not np.linalg.norm(forward) > 1e-9:
+        raise TransformError("the camera's target is its own position")
+    forward /= np.linalg.norm(forward)
+    right = np.cross(forward, [0.0, 0.0, 1.0])
+    if np.linalg.norm(right) < 1e-6:
+        raise TransformError("the camera looks straight up or down; give it a target off the vertical")
+    right /= np.linalg.norm(right)
+    down = np.cross(forward, right)
+    rotation = Rotation.from_matrix(np.column_stack([right, down, forward]))
+    return RigidTransform(rotation, position, parent_frame, child_frame)

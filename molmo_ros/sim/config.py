@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from molmo_ros.config import config_path, node_parameters
+from molmo_ros.geometry import RigidTransform, look_at
 from molmo_ros.sim.errors import SimError
 
 NODE_NAME = "sim_bridge"
@@ -89,6 +90,10 @@ class SimConfig:
 
     def replace(self, **changes: Any) -> SimConfig:
         return dataclasses.replace(self, **changes)
+
+    def camera_pose(self) -> RigidTransform:
+        """The camera's optical frame in ``world_frame`` (the simulator's camera, computed without MuJoCo)."""
+        return look_at(self.camera_position, self.camera_target, self.world_frame, self.camera_frame)
 
     @property
     def resolved_cache_dir(self) -> Path:

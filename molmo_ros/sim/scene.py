@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from molmo_ros.geometry import look_at
 from molmo_ros.sim import robot
 from molmo_ros.sim.catalogue import COLOURS
 from molmo_ros.sim.config import SimConfig
@@ -28,19 +29,10 @@ def _fmt(values: Sequence[float]) -> str:
 
 
 def look_at_xyaxes(position: Sequence[float], target: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
-    """MuJoCo camera axes (x right, y up; the camera looks along -z) for a camera at `position` aimed at `target`.
-
-    Returns the camera's x and y axes, (3,) each, in the world frame. The image's horizon stays level (x is
-    horizontal), which fails only for a camera looking straight down or up.
-    """
-    forward = np.asarray(target, dtype=float) - np.asarray(position, dtype=float)
-    forward /= np.linalg.norm(forward)
-    right = np.cross(forward, [0.0, 0.0, 1.0])
-    if np.linalg.norm(right) < 1e-6:
-        raise ValueError("the camera looks straight up or down; give it a target off the vertical")
-    right /= np.linalg.norm(right)
-    up = np.cross(right, forward)
-    return right, up
+    """MuJoCo camera axes (x right, y up; the camera looks along -z) for a camera at `position` aimed at `target`:
+    the x and y axes (3,) in the world frame of :func:`molmo_ros.geometry.look_at`'s optical frame (its y flips)."""
+    matrix = look_at(position, target, "world", "camera").rotation.as_matrix()
+    return matrix[:, 0], -matrix[:, 1]
 
 
 def _yaw_quat(yaw: float) -> tuple[float, float, float, float]:

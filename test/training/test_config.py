@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pytest
 
 from training.config import TrainConfig, load_config, save_config
-from training.train_loop import lr_factor
 
 
 def test_committed_configs_load() -> None:
@@ -38,9 +40,36 @@ def test_bad_overrides_are_refused() -> None:
         load_config(None, [("model", "{colour: red}")])
 
 
-def test_schedule_warms_up_then_decays() -> None:
-    assert lr_factor(0, 100, 10, 0.1) == pytest.approx(0.1)
-    assert lr_factor(9, 100, 10, 0.1) == pytest.approx(1.0)
-    assert lr_factor(55, 100, 10, 0.1) == pytest.approx(0.55)
-    assert lr_factor(100, 100, 10, 0.1) == pytest.approx(0.1)
+def _lrs(start_step: int, steps: int) -> list[list[float]]:
+    """The learning rates of two groups (peaks 1.0 and 0.5) for steps start_step .. start_step + steps - 1."""
+    import torch
+
+    from training.model import learning_rate_schedule
+
+    params = [torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))]
+    groups = [
+        {"params": [params[0]], "lr": 1.0, "peak_lr": 1.0},
+        {"params": [params[1]], "lr": 0.5, "peak_lr": 0.5},
+    ]
+    optimizer = torch.optim.SGD(groups, lr=1.0)
+    schedule = learning_rate_schedule(optimizer, 10, 100, 0.1, start_step)
+    out = []
+    for _ in range(steps):
+        out.append([g["lr"] for g in optimizer.param_groups])
+        optimizer.step()
+        schedule.step()
+    return out
+
+
+def test_schedule_warms_up_then_decays_per_group_and_resumes_where_it_was() -> None:
+    run = _lrs(0, 100)
+    assert run[0] == pytest.approx([0.1, 0.05])  # the first step already trains
+    assert run[9] == pytest.approx([1.0, 0.5])
+    assert run[54][0] == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 45 / 90)))
+    assert run[99][0] == pytest.approx(0.1, abs=1e-3)
+    assert all(
+        b <= a + 1e-12 for a, b in zip([r[0] for r in run[9:]], [r[0] for r in run[10:]], strict=False)
+    )
+    # A schedule made for a resumed run at step 40 continues the same curve.
+    assert np.allclose(_lrs(40, 5), run[40:45])
     assert TrainConfig().optim.min_lr_ratio < 1
