@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
@@ -36,15 +36,26 @@ def current_values(node: Node, names: Mapping[str, Any] | list[str]) -> dict[str
 
 
 def validating_callback(
-    node: Node, validate: Callable[[dict[str, Any]], None]
+    node: Node,
+    validate: Callable[[dict[str, Any]], None],
+    frozen: Callable[[], Collection[str]] | None = None,
 ) -> Callable[[list[Parameter]], SetParametersResult]:
     """A set-parameters callback that runs `validate` on the values as they would be after the change.
 
     `validate` raises ValueError (or the library's errors) with the reason, which the caller of
-    set_parameters receives.
+    set_parameters receives. With `frozen`, a change to a parameter in ``frozen()`` (the names the node cannot
+    apply in its current state) is refused with the reason: it is read only when the node starts or is
+    configured.
     """
 
     def callback(changes: list[Parameter]) -> SetParametersResult:
+        refused = sorted({c.name for c in changes} & set(frozen())) if frozen is not None else []
+        if refused:
+            return SetParametersResult(
+                successful=False,
+                reason=f"{refused} are read when the node is configured or started: change them while it "
+                "is unconfigured (deactivate and clean up a lifecycle node) or restart it",
+            )
         values = {name: param.value for name, param in node._parameters.items()}
         values.update({param.name: param.value for param in changes})
         try:

@@ -9,7 +9,8 @@ PLANNING_FAILED, EXECUTION_FAILED, GRASP_MISSED, CANCELED ...) and the node keep
 
 The stages are :func:`molmo_ros.planning.pick_task.run_pick`; this node reads parameters, holds the sensor
 subscriptions and the action server, and gives each goal its ROS I/O (:mod:`molmo_ros.nodes.pick_io`).
-Parameters are read again for every goal, so an accepted change applies from the next pick.
+Parameters are read again for every goal, so an accepted change applies from the next pick; those the node
+reads when it starts (topics, services, the planner: ``AT_START``) are refused with that reason.
 
 Threads: camera and joint-state callbacks run in one callback group, the action's goal in a second one and
 the service clients' responses in a third, on a multi-threaded executor: the goal's thread waits for service
@@ -76,6 +77,11 @@ DESCRIPTIONS = {
     "gripper_settle_s": "time for the fingers to close or open, seconds",
     "min_grasp_width": "a closed hand narrower than this holds nothing (GRASP_MISSED), meters",
 }
+# Read when the node starts (subscriptions, clients, the planner); every other parameter is read per goal.
+AT_START = frozenset(
+    {"planner", "planner_preset", "point_service", "depth_topic", "camera_info_topic", "image_reliability",
+     "joint_states_topic", "trajectory_topic", "gripper_service"}
+)  # fmt: skip
 RELIABILITY = {"best_effort": ReliabilityPolicy.BEST_EFFORT, "reliable": ReliabilityPolicy.RELIABLE}
 
 
@@ -106,7 +112,7 @@ class PickNode(Node):
     def __init__(self, planner: Any = None, **kwargs: Any) -> None:
         super().__init__(NODE_NAME, **kwargs)
         self._names = list(declare_from_config(self, "pick.yaml", DESCRIPTIONS, NODE_NAME))
-        self.add_on_set_parameters_callback(validating_callback(self, validate_parameters))
+        self.add_on_set_parameters_callback(validating_callback(self, validate_parameters, lambda: AT_START))
         p = current_values(self, self._names)
         validate_parameters(p)
         self._lock = threading.Lock()

@@ -4,8 +4,8 @@
 Why not mplib (the MoveIt-like package built on the same libraries): its 0.2.1 wheel is compiled against
 numpy 1 and crashes on import of a robot under numpy 2, which the ROS 2 wheels need. These are the same
 libraries, used directly. Deterministic for a seed: IK restarts draw from a seeded generator, a free motion
-is first tried as a straight joint-space line, and OMPL's sampler is seeded once per process
-(:func:`seed_ompl`) with a bounded planning time.
+is first tried as a straight joint-space line, and OMPL's seed generator is reset before every plan
+(:func:`seed_ompl`), so the samplers and planners a plan creates draw the same numbers for the same seed.
 """
 
 from __future__ import annotations
@@ -37,18 +37,21 @@ from molmo_ros.planning.timing import time_parameterize
 TABLE = "table"
 # Links that stand on the table: never checked against it.
 _TABLE_EXEMPT = ("panda_link0",)
-_OMPL_SEEDED = False
 
 
 def seed_ompl(seed: int) -> None:
-    """Seed OMPL's random generators, once per process (OMPL ignores later seeds)."""
-    global _OMPL_SEEDED
-    if not _OMPL_SEEDED:
-        from ompl import util as ou
+    """Reset OMPL's seed generator to `seed`: every RNG created from now on (the planner's and its samplers')
+    gets its seed from it, so a plan that creates its own planner is reproducible.
 
-        ou.setLogLevel(ou.LOG_WARN)
-        ou.RNG.setSeed(int(seed) & 0x7FFFFFFF or 1)
-        _OMPL_SEEDED = True
+    OMPL logs "Random number generation already started" when the generator has been used before: that is true
+    of the RNGs that already exist, none of which a new plan uses, so the message is silenced here. One plan
+    at a time per process: concurrent plans would share the generator.
+    """
+    from ompl import util as ou
+
+    ou.setLogLevel(ou.LOG_NONE)
+    ou.RNG.setSeed(int(seed) & 0x7FFFFFFF or 1)  # OMPL refuses 0
+    ou.setLogLevel(ou.LOG_WARN)
 
 
 @dataclass(frozen=True)
@@ -165,6 +168,7 @@ class EmbeddedPlanner(Planner):
     def __init__(self, settings: EmbeddedSettings | None = None, group: str = "arm") -> None:
         self.settings = settings or EmbeddedSettings()
         self.robot = RobotModel(group)
+        self.rrt_connect_calls = 0  # free motions that needed OMPL (not a straight joint-space line)
         self.limits: JointLimits = load_joint_limits(
             self.robot.joint_names,
             self.robot.lower,
@@ -307,6 +311,7 @@ class EmbeddedPlanner(Planner):
         from ompl import geometric as og
 
         robot = self.robot
+        self.rrt_connect_calls += 1
         dof = len(start)
         space = ob.RealVectorStateSpace(dof)
         bounds = ob.RealVectorBounds(dof)

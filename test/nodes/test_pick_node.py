@@ -56,6 +56,7 @@ def rig(ros_module_context, spinner):
     )
     helper = rclpy.create_node("pick_test_helper", context=ros_module_context)
     source = ScriptedPointSource(helper)
+    source.pick = pick
     spinner.add(pick)
     spinner.add(helper)
     client = ActionClient(helper, Pick, ACTION_NAME)
@@ -124,3 +125,17 @@ def test_parameters_are_validated():
     }
     with pytest.raises(ValueError, match="planner"):
         validate_parameters(values)
+
+
+def test_a_changed_parameter_applies_to_the_next_goal_and_one_read_at_start_is_refused(rig):
+    client, source = rig
+    pick = source.pick
+    source.code, source.point, source.depth_valid = Error.OK, (0.5, 0.0, 0.05), True
+    assert pick.set_parameters([Parameter("workspace_max_radius", value=0.4)])[0].successful
+    try:
+        result = run_goal(client, "the red cup")
+        assert result.error.code == Error.UNREACHABLE and "0.400 m" in result.error.message
+    finally:
+        pick.set_parameters([Parameter("workspace_max_radius", value=0.78)])
+    refused = pick.set_parameters([Parameter("depth_topic", value="/other/depth")])[0]
+    assert not refused.successful and "depth_topic" in refused.reason

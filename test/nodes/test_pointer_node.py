@@ -88,8 +88,17 @@ def ask(client, query: str = "the red cup", **fields) -> Point.Response:
     return call(client, Point.Request(query=query, **fields))
 
 
-def test_01_no_frame_before_any_image(pointer, rig):
+def reconfigure(pointer) -> None:
+    """cleanup + configure + activate: the node starts from nothing (no frames, no intrinsics)."""
+    pointer.trigger_deactivate()
+    pointer.trigger_cleanup()
+    pointer.trigger_configure()
+    pointer.trigger_activate()
+
+
+def test_no_frame_before_any_image(pointer, rig):
     _, client = rig
+    reconfigure(pointer)
     response = ask(client)
     assert not response.success
     assert response.error.code == ErrorCode.NO_FRAME
@@ -283,11 +292,7 @@ def test_inactive_node_refuses_then_serves_after_activation(pointer, rig, model_
 
 def test_no_camera_info_after_reconfigure(pointer, rig, model_server):
     camera, client = rig
-    # cleanup + configure start from nothing: no frames, no intrinsics.
-    pointer.trigger_deactivate()
-    pointer.trigger_cleanup()
-    pointer.trigger_configure()
-    pointer.trigger_activate()
+    reconfigure(pointer)
     rgb, depth = scene()
     stamp = camera.publish(rgb, depth, "32FC1", None)
     wait_for(lambda: pointer._sync.paired_stamp_ns == stamp, what="the frame")
@@ -301,6 +306,45 @@ def test_invalid_parameter_is_refused_with_a_reason(pointer):
     result = pointer.set_parameters([Parameter("backend", value="onnx")])[0]
     assert not result.successful and "backend" in result.reason
     assert pointer.set_parameters([Parameter("depth_window", value=7)])[0].successful
+    assert pointer.set_parameters([Parameter("depth_window", value=5)])[0].successful
+
+
+def test_an_accepted_depth_window_applies_to_the_next_request(pointer, rig, model_server):
+    camera, client = rig
+    rgb, depth = scene(depth_m=3.0)
+    depth[58:62, 78:82] = 1.0  # a 4 x 4 patch at the pointed pixel (80, 60), 3 m around it
+    model_server.answer = '<points alt="cup" coords="1 1 500 500">cup</points>'
+    depths = []
+    for window in (3, 7, 3):
+        assert pointer.set_parameters([Parameter("depth_window", value=window)])[0].successful
+        publish_and_wait(pointer, camera, frame=(rgb, depth))
+        response = ask(client, target_frame=camera.frame_id)
+        assert response.success, response.error.message
+        depths.append(round(response.points[0].point.z, 3))
+    # The 3 x 3 median sees only the patch; the 7 x 7 one (16 of 49 pixels on it) sees the 3 m around it.
+    assert depths == [1.0, 3.0, 1.0]
+    pointer.set_parameters([Parameter("depth_window", value=5)])
+
+
+def test_a_parameter_read_at_configure_is_refused_while_configured_then_applies(pointer):
+    result = pointer.set_parameters([Parameter("rgb_topic", value="/other/image")])[0]
+    assert not result.successful and "rgb_topic" in result.reason and "configured" in result.reason
+    assert pointer.get_parameter("rgb_topic").value == "/camera/color/image_raw"
+    pointer.trigger_deactivate()
+    pointer.trigger_cleanup()
+    assert pointer.set_parameters([Parameter("rgb_topic", value="/other/image")])[0].successful
+    pointer.trigger_configure()
+    pointer.trigger_activate()
+    try:
+        subscribers = pointer.get_subscriptions_info_by_topic("/other/image")
+        assert [s.node_name for s in subscribers] == ["molmo_pointer"]  # the node now listens there
+    finally:
+        reconfigure_to = [Parameter("rgb_topic", value="/camera/color/image_raw")]
+        pointer.trigger_deactivate()
+        pointer.trigger_cleanup()
+        assert pointer.set_parameters(reconfigure_to)[0].successful
+        pointer.trigger_configure()
+        pointer.trigger_activate()
 
 
 def test_unusable_camera_info(pointer, rig):
