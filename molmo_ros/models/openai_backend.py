@@ -2,9 +2,10 @@
 
     vllm serve allenai/Molmo2-8B --trust-remote-code     # http://127.0.0.1:8000/v1
 
-One request per query: ``POST {base_url}/chat/completions`` with the picture as a base64 PNG data URL and the
-prompt as text in one user message, ``temperature`` 0 (greedy) and ``max_tokens`` bounded. Standard library
-only (``urllib.request``), so the backend adds no dependency.
+One request per query, sent with the ``openai`` client: ``POST {base_url}/chat/completions`` with the picture as
+a base64 PNG data URL and the prompt as text in one user message, ``temperature`` 0 (greedy) and ``max_tokens``
+bounded. Retries are ``tenacity``'s, not the client's own, because a timeout must not be retried (a slow model
+only gets slower) and the client retries timeouts.
 
 Failures: connection errors, HTTP 429 and 5xx are retried a bounded number of times with exponential backoff
 (``Retry-After`` is honoured up to the backoff cap); other 4xx are not. After the last attempt: unreachable
@@ -20,16 +21,13 @@ server text quoted in messages is scrubbed of it.
 from __future__ import annotations
 
 import base64
-import http.client
 import io
 import ipaddress
 import json
 import logging
 import os
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from typing import Any
 
 import numpy as np
@@ -113,9 +111,9 @@ class OpenAIPointModel(PointModel):
         self.backoff_s = float(backoff_s)
         self.max_backoff_s = float(max_backoff_s)
         self.image_format = image_format
-        # A server on this machine is never reached through an HTTP proxy from the environment.
-        handlers = [urllib.request.ProxyHandler({})] if _is_loopback(parsed.hostname or "") else []
-        self._opener = urllib.request.build_opener(*handlers)
+        self._client = _client(
+            self.base_url, self.timeout_s, trust_env=not _is_loopback(parsed.hostname or "")
+        )
 
     # --------------------------------------------------------------------------------------- the request
 
@@ -140,94 +138,97 @@ class OpenAIPointModel(PointModel):
             mime = "image/jpeg"
         return f"data:{mime};base64,{base64.b64encode(buffer.getvalue()).decode('ascii')}"
 
-    def _body(self, image_url: str, prompt: str) -> bytes:
-        return json.dumps(
-            {
-                "model": self.name,
-                "messages": [
-                    {
-                        "role": "user",
-                        "content": [
-                            {"type": "image_url", "image_url": {"url": image_url}},
-                            {"type": "text", "text": prompt},
-                        ],
-                    }
-                ],
-                "temperature": 0,
-                "max_tokens": self.max_new_tokens,
-            }
-        ).encode("utf-8")
+    def _messages(self, image_url: str, prompt: str) -> list[dict[str, Any]]:
+        content = [{"type": "image_url", "image_url": {"url": image_url}}, {"type": "text", "text": prompt}]
+        return [{"role": "user", "content": content}]
 
-    def _attempt(self, body: bytes) -> dict[str, Any]:
+    def _attempt(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
         """One POST; returns the decoded JSON or raises _Retryable / a final library error."""
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        key = self._api_key()
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
-        request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
-        try:
-            with self._opener.open(request, timeout=self.timeout_s) as response:
-                status = response.status
-                raw = response.read()
-        except urllib.error.HTTPError as exc:
-            detail = self._scrub(exc.read().decode("utf-8", "replace")[:_BODY_EXCERPT]) if exc.fp else ""
-            message = f"{self.url} answered HTTP {exc.code} {exc.reason}: {detail}".rstrip(": ")
-            if exc.code in _RETRY_STATUS:
-                if exc.code == 429:
-                    final: Exception = ModelUnavailableError(message, code=ErrorCode.BUSY)
-                elif exc.code in _UNAVAILABLE_STATUS:
-                    final = ModelUnavailableError(message)
-                else:
-                    final = ModelError(message)
-                raise _Retryable(final, _retry_after(exc.headers.get("Retry-After"))) from None
-            raise ModelError(message) from None
-        except TimeoutError as exc:  # socket.timeout is TimeoutError
-            raise ModelTimeoutError(f"{self.url} did not answer within {self.timeout_s:g} s") from exc
-        except urllib.error.URLError as exc:
-            if isinstance(exc.reason, TimeoutError):
-                raise ModelTimeoutError(f"{self.url} did not answer within {self.timeout_s:g} s") from None
-            raise _Retryable(ModelUnavailableError(f"cannot reach {self.url}: {exc.reason}")) from None
-        except (ConnectionError, http.client.HTTPException) as exc:
-            # The server closed the connection or sent garbage mid-answer (restarting, crashed worker).
-            raise _Retryable(ModelUnavailableError(f"connection to {self.url} failed: {exc!r}")) from None
+        import openai
 
+        # The key is read at each request; without one the request carries no Authorization header.
+        key = self._api_key()
+        headers = {"Authorization": f"Bearer {key}" if key else openai.omit}
         try:
-            data = json.loads(raw)
+            raw = self._client.chat.completions.with_raw_response.create(
+                model=self.name,
+                messages=messages,
+                temperature=0,
+                max_tokens=self.max_new_tokens,
+                extra_headers=headers,
+            )
+        except openai.APITimeoutError as exc:
+            raise ModelTimeoutError(f"{self.url} did not answer within {self.timeout_s:g} s") from exc
+        except openai.APIConnectionError as exc:
+            cause = exc.__cause__ or exc
+            raise _Retryable(ModelUnavailableError(f"cannot reach {self.url}: {cause}")) from None
+        except openai.APIStatusError as exc:
+            status, response = exc.status_code, exc.response
+            detail = self._scrub(response.text[:_BODY_EXCERPT])
+            message = f"{self.url} answered HTTP {status} {response.reason_phrase}: {detail}".rstrip(": ")
+            if status not in _RETRY_STATUS:
+                raise ModelError(message) from None
+            if status == 429:
+                final: Exception = ModelUnavailableError(message, code=ErrorCode.BUSY)
+            elif status in _UNAVAILABLE_STATUS:
+                final = ModelUnavailableError(message)
+            else:
+                final = ModelError(message)
+            raise _Retryable(final, _retry_after(response.headers.get("Retry-After"))) from None
+        body = raw.http_response.content
+        try:
+            data = json.loads(body)
         except ValueError:
-            excerpt = self._scrub(raw[:_BODY_EXCERPT].decode("utf-8", "replace"))
+            excerpt = self._scrub(body[:_BODY_EXCERPT].decode("utf-8", "replace"))
             raise ModelError(
-                f"{self.url} answered HTTP {status} with a body that is not JSON: {excerpt!r}"
+                f"{self.url} answered HTTP {raw.http_response.status_code} with a body that is not JSON: "
+                f"{excerpt!r}"
             ) from None
         if not isinstance(data, dict):
-            raise ModelError(f"{self.url} answered HTTP {status} with JSON that is not an object")
+            raise ModelError(f"{self.url} answered with JSON that is not an object")
         return data
 
-    def _post(self, body: bytes) -> tuple[dict[str, Any], int]:
+    def _wait_s(self, state: Any) -> float:
+        """Exponential backoff from backoff_s, capped; a longer Retry-After (up to the cap) wins."""
+        wait = min(self.backoff_s * (2 ** (state.attempt_number - 1)), self.max_backoff_s)
+        failure = state.outcome.exception()
+        if isinstance(failure, _Retryable) and failure.retry_after_s is not None:
+            wait = min(max(wait, failure.retry_after_s), self.max_backoff_s)
+        return wait
+
+    def _post(self, messages: list[dict[str, Any]]) -> tuple[dict[str, Any], int]:
         """POST with retries; returns the JSON and the number of attempts made."""
+        from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
+
         attempts = 1 + self.max_retries
-        for attempt in range(1, attempts + 1):
-            try:
-                return self._attempt(body), attempt
-            except _Retryable as failure:
-                if attempt == attempts:
-                    failure.final.add_note(f"gave up after {attempts} attempt(s)")
-                    raise failure.final from None
-                wait = min(self.backoff_s * (2 ** (attempt - 1)), self.max_backoff_s)
-                if failure.retry_after_s is not None:
-                    wait = min(max(wait, failure.retry_after_s), self.max_backoff_s)
-                logger.warning(
-                    "attempt %d/%d failed (%s); retrying in %.2f s", attempt, attempts, failure.final, wait
-                )
-                time.sleep(wait)
-        raise AssertionError("unreachable")  # the loop returns or raises
+
+        def log(state: Any) -> None:
+            logger.warning(
+                "attempt %d/%d failed (%s); retrying in %.2f s",
+                state.attempt_number, attempts, state.outcome.exception().final, state.next_action.sleep,
+            )  # fmt: skip
+
+        retrying = Retrying(
+            stop=stop_after_attempt(attempts),
+            wait=self._wait_s,
+            retry=retry_if_exception_type(_Retryable),
+            before_sleep=log,
+            reraise=True,
+        )
+        try:
+            data = retrying(self._attempt, messages)
+        except _Retryable as failure:
+            failure.final.add_note(f"gave up after {attempts} attempt(s)")
+            raise failure.final from None
+        return data, int(retrying.statistics["attempt_number"])
 
     def _generate(self, image: np.ndarray, prompt: str) -> RawAnswer:
         start = time.perf_counter()
-        body = self._body(self._encode_image(image), prompt)
+        messages = self._messages(self._encode_image(image), prompt)
         preprocess_ms = (time.perf_counter() - start) * 1000.0
 
         start = time.perf_counter()
-        data, attempts = self._post(body)
+        data, attempts = self._post(messages)
         model_ms = (time.perf_counter() - start) * 1000.0
         try:
             content = data["choices"][0]["message"]["content"]
@@ -254,7 +255,8 @@ class OpenAIPointModel(PointModel):
     # ---------------------------------------------------------------------------------------- lifecycle
 
     def _release(self) -> None:
-        """Nothing is held between requests (each one opens its own connection)."""
+        """Close the client's connection pool."""
+        self._client.close()
 
     def describe(self) -> dict[str, Any]:
         """Backend, served model name, URL, limits, and whether a key is set (never the key)."""
@@ -276,6 +278,17 @@ class OpenAIPointModel(PointModel):
             f"OpenAIPointModel(model={self.name!r}, url={self.url!r}, "
             f"api_key_env={self.api_key_env!r}, {state})"
         )
+
+
+def _client(base_url: str, timeout_s: float, trust_env: bool) -> Any:
+    """An openai client without its own retries or key (each request brings its Authorization header); a
+    server on this machine is never reached through a proxy from the environment (trust_env False)."""
+    import openai
+
+    http_client = openai.DefaultHttpxClient(trust_env=trust_env)
+    return openai.OpenAI(
+        base_url=base_url, api_key=lambda: "", timeout=timeout_s, max_retries=0, http_client=http_client
+    )
 
 
 def _retry_after(value: str | None) -> float | None:

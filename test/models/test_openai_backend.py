@@ -70,7 +70,7 @@ def server() -> Iterator[Callable[..., Server]]:
                 state.requests.append(
                     {
                         "path": self.path,
-                        "headers": dict(self.headers),
+                        "headers": {k.lower(): v for k, v in self.headers.items()},  # names: any case
                         "body": json.loads(self.rfile.read(length)),
                     }
                 )
@@ -232,14 +232,14 @@ def test_api_key_is_sent_but_never_logged_or_shown(server, image, monkeypatch, c
     monkeypatch.setenv("MOLMO_ROS_TEST_KEY", SECRET)
 
     def echo_headers(handler: BaseHTTPRequestHandler) -> dict:
-        return {"error": "bad request", "request_headers": dict(handler.headers)}  # a careless server
+        return {"error": "bad request", "you sent": handler.headers["Authorization"]}  # a careless server
 
     srv = server(Reply(503, {"error": "warming up"}), Reply(400, echo_headers))
     model = client(srv, max_retries=2)
     caplog.set_level(logging.DEBUG)
     with pytest.raises(ModelError) as caught:
         model.point(image, "x")
-    assert [r["headers"]["Authorization"] for r in srv.requests] == [f"Bearer {SECRET}"] * 2
+    assert [r["headers"]["authorization"] for r in srv.requests] == [f"Bearer {SECRET}"] * 2
     assert "retrying" in caplog.text  # the retry was logged ...
     assert SECRET not in caplog.text  # ... without the key
     notes = getattr(caught.value, "__notes__", [])
@@ -253,7 +253,7 @@ def test_no_key_no_authorization_header(server, image, monkeypatch) -> None:
     monkeypatch.delenv("MOLMO_ROS_TEST_KEY", raising=False)
     srv = server(Reply())
     client(srv).point(image, "x")
-    assert "Authorization" not in srv.requests[0]["headers"]
+    assert "authorization" not in srv.requests[0]["headers"]
 
 
 def test_settings_are_checked_and_the_factory_builds_it(server) -> None:
