@@ -9,7 +9,7 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -20,6 +20,7 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 
 from molmo_ros.conversions import numpy_to_image
+from support.waiting import wait_for
 
 
 class ScriptedModelServer:
@@ -94,15 +95,6 @@ class Spinner:
         self._thread.join(timeout=10)
         for node in reversed(self._nodes):
             node.destroy_node()
-
-
-def wait_for(predicate: Callable[[], bool], timeout_s: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.01)
-    raise TimeoutError(f"timed out after {timeout_s} s waiting for {what}")
 
 
 def call(client: object, request: object, timeout_s: float = 30.0) -> object:

@@ -1,9 +1,12 @@
+"""The request gate: one request runs, a bounded queue waits, the rest are refused BUSY at once."""
+
 import threading
 
 import pytest
 
 from molmo_ros.errors import ErrorCode, MolmoRosError
 from molmo_ros.pointing.request_gate import RequestGate
+from support.waiting import wait_for
 
 
 def test_one_runs_queue_waits_and_the_rest_are_refused_at_once():
@@ -23,8 +26,7 @@ def test_one_runs_queue_waits_and_the_rest_are_refused_at_once():
     assert running.wait(5)
     second = threading.Thread(target=holder, args=("second",))
     second.start()
-    while gate.admitted < 2:
-        pass
+    wait_for(lambda: gate.admitted == 2, 5.0, "the second request to queue")
     with pytest.raises(MolmoRosError) as info, gate.enter():
         pass
     assert info.value.code == ErrorCode.BUSY and "queue size 1" in info.value.message
