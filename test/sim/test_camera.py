@@ -36,6 +36,10 @@ def test_camera_pose_is_the_optical_frame_looking_at_the_target(sim, sim_config)
     # Optical y points down in the image: its world z component is negative for a level camera.
     assert pose.rotation.apply([0.0, 1.0, 0.0])[2] < 0.0
     assert pose.parent_frame == sim_config.world_frame and pose.child_frame == sim_config.camera_frame
+    # The launch file and the CLI give the nodes the pose computed from the config without MuJoCo: the same one.
+    expected = sim_config.camera_pose()
+    np.testing.assert_allclose(pose.translation, expected.translation, atol=1e-9)
+    assert (pose.rotation * expected.rotation.inv()).magnitude() < 1e-6
 
 
 def test_frame_shapes_and_types(sim, sim_config):

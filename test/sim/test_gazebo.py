@@ -1,13 +1,12 @@
-"""Gazebo world, bridge configuration and launch files: well-formed and consistent with the MuJoCo bridge.
+"""Gazebo world and bridge configuration: well-formed and consistent with the MuJoCo bridge.
 
-Gazebo and the launch library are not installed here, so these files are checked as data: the SDF parses and
-matches the MuJoCo scene, the ros_gz_bridge YAML maps to the ROS names of config/sim.yaml, and the launch files
-compile and name the right executable, node and parameter file (they are never imported by tests).
+Gazebo is not installed here, so these files are checked as data: the SDF parses and matches the MuJoCo scene,
+and the ros_gz_bridge YAML maps to the ROS names of config/sim.yaml. The launch files are loaded by the real
+launch library in test/packaging/test_launch_files.py.
 """
 
 from __future__ import annotations
 
-import ast
 import math
 import xml.etree.ElementTree as ET
 
@@ -16,13 +15,12 @@ import pytest
 import yaml
 
 from molmo_ros.config import config_dir
-from molmo_ros.sim.config import NODE_NAME, load_sim_config
+from molmo_ros.sim.config import load_sim_config
 from molmo_ros.sim.gazebo import bridge_yaml, gazebo_urdf, world_sdf
 from molmo_ros.sim.layout import sample_layout
 
 CONFIG = load_sim_config()
 GAZEBO = config_dir() / "gazebo"
-LAUNCH = config_dir().parent / "launch"
 
 
 def test_committed_world_and_bridge_are_up_to_date():
@@ -84,31 +82,3 @@ def test_gazebo_urdf_resolves_meshes_and_attaches_controllers():
     plugins = [p.get("name") for p in urdf.iter("plugin")]
     assert "gz::sim::systems::JointTrajectoryController" in plugins
     assert "gz::sim::systems::JointStatePublisher" in plugins
-
-
-def _launch_source(name: str) -> str:
-    source = (LAUNCH / name).read_text()
-    compile(source, name, "exec")  # valid Python, without importing launch / launch_ros
-    return source
-
-
-def test_mujoco_launch_file_starts_the_bridge_node_with_sim_yaml():
-    tree = ast.parse(_launch_source("sim_mujoco.launch.py"))
-    keywords = {k.arg: k.value for n in ast.walk(tree) if isinstance(n, ast.Call) for k in n.keywords}
-    assert ast.literal_eval(keywords["executable"]) == "sim_node"
-    assert ast.literal_eval(keywords["name"]) == NODE_NAME
-    assert "sim.yaml" in ast.unparse(tree)
-    # No defaults in the launch file: every argument defaults to "" (keep the YAML's value).
-    defaults = [
-        k.value
-        for n in ast.walk(tree)
-        if isinstance(n, ast.Call)
-        for k in n.keywords
-        if k.arg == "default_value"
-    ]
-    assert all(isinstance(d, ast.Constant) and d.value == "" for d in defaults)
-
-
-def test_gazebo_launch_file_uses_the_bridge_yaml():
-    source = _launch_source("sim_gazebo.launch.py")
-    assert "bridge.yaml" in source and "tabletop.sdf" in source and "parameter_bridge" in source
