@@ -1,6 +1,6 @@
 """Which optional components this Python environment has.
 
-ROS users with a distribution have tf2_ros, cv_bridge, launch and moveit_py; the plain-machine environment
+ROS users with a distribution have tf2_ros, launch and moveit_py; the plain-machine environment
 (.venv/) has only rclpy and the message packages from the package index. Code that can use an optional
 component asks here, uses the embedded equivalent otherwise, and says which one it used.
 """
@@ -15,7 +15,6 @@ OPTIONAL_MODULES: dict[str, str] = {
     "rclpy": "ROS 2 nodes (required by the nodes and the ROS CLI commands)",
     "molmo_ros_interfaces": "Point service and Pick action types (required by the nodes)",
     "tf2_ros": "transforms to the target frame; without it, a static transform from parameters",
-    "cv_bridge": "Image message conversion; without it, the numpy conversion (same arrays)",
     "launch": "`ros2 launch` files; without it, the molmo-ros CLI starts the same graph",
     "launch_ros": "`ros2 launch` files; without it, the molmo-ros CLI starts the same graph",
     "moveit.planning": "MoveIt planning (moveit_py); without it, the embedded planner",

@@ -4,11 +4,9 @@ from molmo_ros.conversions.images import (
     ENCODINGS,
     SUPPORTED_ENCODINGS,
     ImageData,
-    image_backend,
     image_to_numpy,
     image_to_rgb,
     numpy_to_image,
-    reset_backend,
     to_rgb,
 )
 
@@ -16,10 +14,8 @@ __all__ = [
     "ENCODINGS",
     "SUPPORTED_ENCODINGS",
     "ImageData",
-    "image_backend",
     "image_to_numpy",
     "image_to_rgb",
     "numpy_to_image",
-    "reset_backend",
     "to_rgb",
 ]

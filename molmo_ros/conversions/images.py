@@ -9,17 +9,14 @@ Supported encodings (name: dtype, channels -> array shape):
 - ``16UC1``: uint16, 1 -> (H, W) (depth in millimeters, REP 118)
 - ``32FC1``: float32, 1 -> (H, W) (depth in meters)
 
-Two decoders give identical arrays (C-contiguous, native byte order, a copy that does not alias the message):
+Decoded arrays are C-contiguous, in native byte order, and copies that do not alias the message. Headers are
+validated (encoding, sizes, step, data length) first, so a bad message fails with :class:`EncodingError` and a
+reason.
 
-- ``cv_bridge`` (``CvBridge().imgmsg_to_cv2(msg, "passthrough")`` / ``cv2_to_imgmsg``), used when it can be
-  imported (it ships with ROS distributions, not with the pip wheels). Messages whose byte order differs
-  from the machine's, or whose row ``step`` is not a whole number of pixels, always go the numpy way: the
-  byte-order handling of cv_bridge's Python code differs between releases (and older ones call
-  ``ndarray.newbyteorder``, gone in NumPy 2), and it assumes whole-pixel padding.
-- plain numpy, used otherwise or when a caller passes ``backend="numpy"``.
-
-:func:`image_backend` says which one ``backend="auto"`` uses. Headers are validated (encoding, sizes, step,
-data length) before either decoder runs, so both fail the same way, with :class:`EncodingError`.
+Why not a library: cv_bridge ships with ROS distributions, not with the pip wheels (PyPI's ``cv-bridge`` is
+ROS 1's), its Python code handles byte order differently between releases (older ones call
+``ndarray.newbyteorder``, gone in NumPy 2) and assumes whole-pixel row padding; ``rosbags-image`` ignores
+``step``. What remains is a validated ``np.frombuffer`` and a reshape.
 """
 
 from __future__ import annotations
@@ -33,8 +30,6 @@ from typing import Any, Literal
 import numpy as np
 
 from molmo_ros.errors import EncodingError
-
-Backend = Literal["auto", "numpy", "cv_bridge"]
 
 #: encoding -> (dtype, channels)
 ENCODINGS: dict[str, tuple[np.dtype, int]] = {
@@ -63,48 +58,6 @@ class ImageData:
     step: int
     data: bytes
     header: Any = None
-
-
-# ---------------------------------------------------------------------------------------------- backends
-_UNSET = object()
-_bridge: Any = _UNSET  # a CvBridge instance, or None when cv_bridge cannot be imported
-_bridge_error = ""
-
-
-def _get_bridge() -> Any:
-    """The CvBridge, imported on first use (None when unavailable; the reason is kept for messages)."""
-    global _bridge, _bridge_error
-    if _bridge is _UNSET:
-        try:
-            from cv_bridge import CvBridge
-
-            _bridge = CvBridge()
-        except Exception as exc:  # ImportError, or a cv_bridge built against another NumPy / OpenCV
-            _bridge, _bridge_error = None, f"{type(exc).__name__}: {exc}"
-    return _bridge
-
-
-def image_backend() -> str:
-    """``"cv_bridge"`` when cv_bridge is importable (what ``backend="auto"`` uses), else ``"numpy"``."""
-    return "cv_bridge" if _get_bridge() is not None else "numpy"
-
-
-def reset_backend() -> None:
-    """Forget the cached cv_bridge import, so the next call tries again (for tests that inject one)."""
-    global _bridge, _bridge_error
-    _bridge, _bridge_error = _UNSET, ""
-
-
-def _resolve(backend: Backend) -> Any:
-    """The bridge to use, or None for numpy."""
-    if backend == "numpy":
-        return None
-    if backend not in ("auto", "cv_bridge"):
-        raise ValueError(f"backend must be 'auto', 'numpy' or 'cv_bridge', got {backend!r}")
-    bridge = _get_bridge()
-    if bridge is None and backend == "cv_bridge":
-        raise ImportError(f"cv_bridge was requested but cannot be used ({_bridge_error})")
-    return bridge
 
 
 # ------------------------------------------------------------------------------------------- validation
@@ -197,35 +150,11 @@ def _decode_numpy(hdr: _Header) -> np.ndarray:
     return arr[:, :, 0] if hdr.channels == 1 else arr
 
 
-def _bridge_can_decode(hdr: _Header) -> bool:
-    native_order = hdr.dtype.itemsize == 1 or hdr.big_endian == _MACHINE_BIG_ENDIAN
-    return native_order and hdr.step % (hdr.channels * hdr.dtype.itemsize) == 0
-
-
-def _decode_bridge(bridge: Any, msg: Any, hdr: _Header) -> np.ndarray:
-    try:
-        arr = np.asarray(bridge.imgmsg_to_cv2(msg, desired_encoding="passthrough"))
-    except Exception as exc:  # CvBridgeError and friends become the library's error, with the reason
-        raise EncodingError(f"cv_bridge could not decode a {hdr.encoding} image: {exc}") from exc
-    if hdr.channels == 1 and arr.ndim == 3 and arr.shape[2] == 1:
-        arr = arr[:, :, 0]
-    expected = (hdr.height, hdr.width) if hdr.channels == 1 else (hdr.height, hdr.width, hdr.channels)
-    if arr.shape != expected or arr.dtype.kind != hdr.dtype.kind or arr.dtype.itemsize != hdr.dtype.itemsize:
-        raise EncodingError(
-            f"cv_bridge decoded a {hdr.encoding} image to {arr.dtype} {arr.shape}, "
-            f"expected {hdr.dtype} {expected}"
-        )
-    # A copy: cv_bridge may return a view of the message buffer, and numpy's path never aliases it.
-    return np.array(arr, dtype=hdr.dtype, order="C", copy=True)
-
-
-def image_to_numpy(msg: Any, *, backend: Backend = "auto") -> np.ndarray:
+def image_to_numpy(msg: Any) -> np.ndarray:
     """Decode an image message (``sensor_msgs/Image``, :class:`ImageData`, or any object with their fields).
 
     Args:
         msg: the image.
-        backend: ``"auto"`` (cv_bridge when importable), ``"numpy"``, or ``"cv_bridge"`` (ImportError
-            when it is absent).
 
     Returns:
         A new C-contiguous native-endian array: (H, W) for one channel, (H, W, C) otherwise; dtype per the
@@ -235,11 +164,7 @@ def image_to_numpy(msg: Any, *, backend: Backend = "auto") -> np.ndarray:
         EncodingError: unsupported encoding, zero size, ``step`` smaller than a row, or ``len(data)`` not
             ``height * step``.
     """
-    hdr = _read_header(msg)
-    bridge = _resolve(backend)
-    if bridge is not None and _bridge_can_decode(hdr):
-        return _decode_bridge(bridge, msg, hdr)
-    return _decode_numpy(hdr)
+    return _decode_numpy(_read_header(msg))
 
 
 # ------------------------------------------------------------------------------------------- encoding
@@ -248,8 +173,6 @@ def numpy_to_image(
     encoding: str,
     msg_factory: Callable[[], Any] | None = None,
     header: Any = None,
-    *,
-    backend: Backend = "auto",
 ) -> Any:
     """Encode an array as an image message.
 
@@ -259,7 +182,6 @@ def numpy_to_image(
         encoding: one of :data:`SUPPORTED_ENCODINGS`.
         msg_factory: a message class such as ``sensor_msgs.msg.Image``; None gives an :class:`ImageData`.
         header: set as the message's ``header`` when given (e.g. the stamp and frame of the source image).
-        backend: as in :func:`image_to_numpy`.
 
     Returns:
         The message: native byte order, unpadded rows (``step = width * channels * bytes``). ``data`` is
@@ -271,19 +193,7 @@ def numpy_to_image(
     """
     arr = _check_array(array, encoding)
     height, width = arr.shape[:2]
-    bridge = _resolve(backend)
-    if bridge is not None:
-        try:
-            m = bridge.cv2_to_imgmsg(arr, encoding=encoding)
-        except Exception as exc:
-            raise EncodingError(f"cv_bridge could not encode a {encoding} image: {exc}") from exc
-        step, big_endian, data = int(m.step), bool(m.is_bigendian), bytes(m.data)
-        if (int(m.height), int(m.width), str(m.encoding)) != (height, width, encoding):
-            raise EncodingError(
-                f"cv_bridge encoded a {width}x{height} {encoding} image as {m.width}x{m.height} {m.encoding}"
-            )
-    else:
-        step, big_endian, data = arr.strides[0], _MACHINE_BIG_ENDIAN, arr.tobytes()
+    step, big_endian, data = arr.strides[0], _MACHINE_BIG_ENDIAN, arr.tobytes()
     if msg_factory is None:
         out: Any = ImageData(height, width, encoding, int(big_endian), step, data)
     else:
@@ -332,6 +242,6 @@ def to_rgb(array: np.ndarray, encoding: str) -> np.ndarray:
     return cv2.cvtColor(arr, getattr(cv2, _TO_RGB_CODES[encoding]))
 
 
-def image_to_rgb(msg: Any, *, backend: Backend = "auto") -> np.ndarray:
+def image_to_rgb(msg: Any) -> np.ndarray:
     """Decode a colour / grey image message straight to (H, W, 3) uint8 RGB."""
-    return to_rgb(image_to_numpy(msg, backend=backend), str(msg.encoding))
+    return to_rgb(image_to_numpy(msg), str(msg.encoding))

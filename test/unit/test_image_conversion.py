@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import array
-import importlib.util
 import sys
-import types
 from types import SimpleNamespace
 
 import numpy as np
@@ -15,11 +13,9 @@ from molmo_ros.conversions import (
     ENCODINGS,
     SUPPORTED_ENCODINGS,
     ImageData,
-    image_backend,
     image_to_numpy,
     image_to_rgb,
     numpy_to_image,
-    reset_backend,
     to_rgb,
 )
 from molmo_ros.errors import EncodingError, ErrorCode
@@ -62,66 +58,17 @@ def assert_same(a: np.ndarray, b: np.ndarray) -> None:
     np.testing.assert_array_equal(a, b)  # NaNs compare equal here
 
 
-# ------------------------------------------------------------------------------------------ fake cv_bridge
-class FakeCvBridge:
-    """Delegates to numpy the way cv_bridge's Python code does (np.ndarray over the buffer, then a slice)."""
-
-    calls: list[str] = []  # noqa: RUF012 (shared on purpose: the tests read it)
-
-    def imgmsg_to_cv2(self, img_msg, desired_encoding: str = "passthrough"):
-        assert desired_encoding == "passthrough"
-        dtype, channels = ENCODINGS[img_msg.encoding]
-        # The real bridge byte-swaps with APIs that differ between releases; ours must never send it such.
-        assert dtype.itemsize == 1 or bool(img_msg.is_bigendian) == MACHINE_BIG, "non-native byte order"
-        FakeCvBridge.calls.append("imgmsg_to_cv2")
-        cols = img_msg.step // dtype.itemsize // channels
-        im = np.ndarray((img_msg.height, cols, channels), dtype=dtype, buffer=bytes(img_msg.data))
-        im = im[:, : img_msg.width, :]
-        return im[:, :, 0] if channels == 1 else im  # a view, as the real one may return
-
-    def cv2_to_imgmsg(self, cvim, encoding: str = "passthrough", header=None):
-        FakeCvBridge.calls.append("cv2_to_imgmsg")
-        data = array.array("B", np.ascontiguousarray(cvim).tobytes())
-        return SimpleNamespace(
-            header=header,
-            height=cvim.shape[0],
-            width=cvim.shape[1],
-            encoding=encoding,
-            is_bigendian=int(cvim.dtype.byteorder == ">" or (cvim.dtype.byteorder == "=" and MACHINE_BIG)),
-            step=len(data) // cvim.shape[0],
-            data=data,
-        )
-
-
-@pytest.fixture
-def fake_bridge(monkeypatch: pytest.MonkeyPatch):
-    module = types.ModuleType("cv_bridge")
-    module.CvBridge = FakeCvBridge  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "cv_bridge", module)
-    FakeCvBridge.calls = []
-    reset_backend()
-    yield FakeCvBridge
-    reset_backend()
-
-
-@pytest.fixture(autouse=True)
-def _fresh_backend():
-    reset_backend()
-    yield
-    reset_backend()
-
-
 # ------------------------------------------------------------------------------------------ round trips
 @pytest.mark.parametrize("encoding", SUPPORTED_ENCODINGS)
 def test_round_trip_every_encoding(encoding: str) -> None:
     arr = sample(encoding)
-    msg = numpy_to_image(arr, encoding, backend="numpy")
+    msg = numpy_to_image(arr, encoding)
     dtype, channels = ENCODINGS[encoding]
     assert isinstance(msg, ImageData)
     assert (msg.height, msg.width, msg.encoding) == (H, W, encoding)
     assert msg.step == W * channels * dtype.itemsize and len(msg.data) == H * msg.step
     assert msg.is_bigendian == int(MACHINE_BIG) and isinstance(msg.data, bytes)
-    back = image_to_numpy(msg, backend="numpy")
+    back = image_to_numpy(msg)
     assert_same(back, arr)
     assert back.flags.c_contiguous and back.flags.writeable
 
@@ -130,7 +77,7 @@ def test_round_trip_every_encoding(encoding: str) -> None:
 @pytest.mark.parametrize("pad", [1, 3, 8, 64])
 def test_padded_rows(encoding: str, pad: int) -> None:
     arr = sample(encoding, seed=pad)
-    assert_same(image_to_numpy(make_msg(arr, encoding, pad=pad), backend="numpy"), arr)
+    assert_same(image_to_numpy(make_msg(arr, encoding, pad=pad)), arr)
 
 
 @pytest.mark.parametrize("encoding", ["16UC1", "32FC1"])
@@ -138,35 +85,35 @@ def test_padded_rows(encoding: str, pad: int) -> None:
 def test_big_and_little_endian(encoding: str, pad: int) -> None:
     arr = sample(encoding, seed=7)
     for big in (True, False):
-        out = image_to_numpy(make_msg(arr, encoding, pad=pad, big_endian=big), backend="numpy")
+        out = image_to_numpy(make_msg(arr, encoding, pad=pad, big_endian=big))
         assert out.dtype.byteorder in ("=", "|") and out.dtype == arr.dtype
         assert_same(out, arr)
 
 
 def test_is_bigendian_is_ignored_for_bytes() -> None:
     arr = sample("rgb8")
-    assert_same(image_to_numpy(make_msg(arr, "rgb8", big_endian=True), backend="numpy"), arr)
+    assert_same(image_to_numpy(make_msg(arr, "rgb8", big_endian=True)), arr)
 
 
 @pytest.mark.parametrize("data_type", [bytes, bytearray, memoryview, array.array, list])
 def test_data_container_types(data_type) -> None:
     arr = sample("16UC1", seed=3)
-    assert_same(image_to_numpy(make_msg(arr, "16UC1", pad=2, data_type=data_type), backend="numpy"), arr)
+    assert_same(image_to_numpy(make_msg(arr, "16UC1", pad=2, data_type=data_type)), arr)
 
 
 def test_decoded_array_does_not_alias_message() -> None:
     arr = sample("mono8")
     msg = make_msg(arr, "mono8", data_type=bytearray)
-    out = image_to_numpy(msg, backend="numpy")
+    out = image_to_numpy(msg)
     msg.data[0] ^= 0xFF
     assert out[0, 0] == arr[0, 0]
 
 
 def test_numpy_to_image_accepts_single_channel_3d_and_foreign_byte_order() -> None:
     depth = sample("16UC1")
-    assert_same(image_to_numpy(numpy_to_image(depth[:, :, None], "16UC1"), backend="numpy"), depth)
+    assert_same(image_to_numpy(numpy_to_image(depth[:, :, None], "16UC1")), depth)
     swapped = depth.astype(depth.dtype.newbyteorder("S"))
-    msg = numpy_to_image(swapped, "16UC1", backend="numpy")
+    msg = numpy_to_image(swapped, "16UC1")
     assert msg.is_bigendian == int(MACHINE_BIG)
     assert_same(image_to_numpy(msg), depth)
     # A non-contiguous view is fine too.
@@ -208,11 +155,10 @@ def test_image_to_numpy_rejects(overrides: dict, fragment: str) -> None:
     msg = make_msg(sample("rgb8"), "rgb8")
     for key, value in overrides.items():
         setattr(msg, key, value)
-    for backend in ("numpy", "auto"):
-        with pytest.raises(EncodingError) as info:
-            image_to_numpy(msg, backend=backend)
-        assert fragment in str(info.value)
-        assert info.value.code == ErrorCode.UNSUPPORTED_ENCODING
+    with pytest.raises(EncodingError) as info:
+        image_to_numpy(msg)
+    assert fragment in str(info.value)
+    assert info.value.code == ErrorCode.UNSUPPORTED_ENCODING
 
 
 def test_image_to_numpy_rejects_non_message() -> None:
@@ -237,100 +183,6 @@ def test_numpy_to_image_rejects(arr: np.ndarray, encoding: str, fragment: str) -
     with pytest.raises(EncodingError) as info:
         numpy_to_image(arr, encoding)
     assert fragment in str(info.value)
-
-
-def test_backend_argument() -> None:
-    with pytest.raises(ValueError, match="backend must be"):
-        image_to_numpy(make_msg(sample("mono8"), "mono8"), backend="opencv")  # type: ignore[arg-type]
-
-
-@pytest.mark.skipif(importlib.util.find_spec("cv_bridge") is not None, reason="cv_bridge is installed")
-def test_without_cv_bridge_numpy_is_used() -> None:
-    assert image_backend() == "numpy"
-    msg = make_msg(sample("rgb8"), "rgb8")
-    assert_same(image_to_numpy(msg), sample("rgb8"))
-    with pytest.raises(ImportError, match="cv_bridge was requested"):
-        image_to_numpy(msg, backend="cv_bridge")
-
-
-# ------------------------------------------------------------------------------------------ cv_bridge path
-def test_fake_bridge_is_picked_up(fake_bridge) -> None:
-    assert image_backend() == "cv_bridge"
-
-
-@pytest.mark.parametrize("encoding", SUPPORTED_ENCODINGS)
-@pytest.mark.parametrize("pad_pixels", [0, 3])
-def test_bridge_and_numpy_decode_identically(fake_bridge, encoding: str, pad_pixels: int) -> None:
-    arr = sample(encoding, seed=11)
-    dtype, channels = ENCODINGS[encoding]
-    msg = make_msg(arr, encoding, pad=pad_pixels * channels * dtype.itemsize, big_endian=MACHINE_BIG)
-    via_bridge = image_to_numpy(msg)
-    assert fake_bridge.calls == ["imgmsg_to_cv2"]
-    via_numpy = image_to_numpy(msg, backend="numpy")
-    assert fake_bridge.calls == ["imgmsg_to_cv2"]  # backend="numpy" forces numpy
-    assert_same(via_bridge, via_numpy)
-    assert_same(via_bridge, arr)
-    # The bridge returned a view of a temporary buffer; we hand out an owned, contiguous copy.
-    assert via_bridge.flags.owndata and via_bridge.flags.c_contiguous and via_bridge.flags.writeable
-
-
-@pytest.mark.parametrize("encoding", ["16UC1", "32FC1"])
-def test_foreign_byte_order_bypasses_bridge(fake_bridge, encoding: str) -> None:
-    arr = sample(encoding, seed=5)
-    msg = make_msg(arr, encoding, big_endian=not MACHINE_BIG)
-    assert_same(image_to_numpy(msg), arr)
-    assert fake_bridge.calls == []
-
-
-def test_odd_padding_bypasses_bridge(fake_bridge) -> None:
-    arr = sample("16UC1", seed=6)
-    msg = make_msg(arr, "16UC1", pad=3)  # rows start at odd byte offsets
-    assert_same(image_to_numpy(msg), arr)
-    assert fake_bridge.calls == []
-
-
-@pytest.mark.parametrize("encoding", SUPPORTED_ENCODINGS)
-def test_bridge_and_numpy_encode_identically(fake_bridge, encoding: str) -> None:
-    arr = sample(encoding, seed=12)
-    header = SimpleNamespace(frame_id="cam")
-    a = numpy_to_image(arr, encoding, header=header)
-    assert fake_bridge.calls == ["cv2_to_imgmsg"]
-    b = numpy_to_image(arr, encoding, header=header, backend="numpy")
-    assert a == b
-    assert isinstance(a.data, bytes)
-
-
-def test_bridge_errors_become_encoding_errors(fake_bridge, monkeypatch: pytest.MonkeyPatch) -> None:
-    def boom(self, *args, **kwargs):
-        raise RuntimeError("CvBridgeError: something odd")
-
-    monkeypatch.setattr(FakeCvBridge, "imgmsg_to_cv2", boom)
-    monkeypatch.setattr(FakeCvBridge, "cv2_to_imgmsg", boom)
-    with pytest.raises(EncodingError, match="cv_bridge could not decode a mono8 image: CvBridgeError"):
-        image_to_numpy(make_msg(sample("mono8"), "mono8"))
-    with pytest.raises(EncodingError, match="cv_bridge could not encode"):
-        numpy_to_image(sample("mono8"), "mono8")
-
-
-def test_bridge_wrong_shape_is_caught(fake_bridge, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(FakeCvBridge, "imgmsg_to_cv2", lambda self, msg, desired_encoding: np.zeros((2, 2)))
-    with pytest.raises(EncodingError, match="cv_bridge decoded a rgb8 image to float64"):
-        image_to_numpy(make_msg(sample("rgb8"), "rgb8"))
-
-
-def test_broken_cv_bridge_falls_back_to_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
-    class Broken:
-        def __init__(self) -> None:
-            raise AttributeError("_ARRAY_API not found")  # a cv_bridge built against another NumPy
-
-    module = types.ModuleType("cv_bridge")
-    module.CvBridge = Broken  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "cv_bridge", module)
-    reset_backend()
-    assert image_backend() == "numpy"
-    assert_same(image_to_numpy(make_msg(sample("rgb8"), "rgb8")), sample("rgb8"))
-    with pytest.raises(ImportError, match="_ARRAY_API not found"):
-        image_to_numpy(make_msg(sample("rgb8"), "rgb8"), backend="cv_bridge")
 
 
 # ------------------------------------------------------------------------------------------ to_rgb
@@ -383,7 +235,7 @@ def test_real_sensor_msgs_image_round_trip(encoding: str) -> None:
     assert msg.header.frame_id == "camera_color_optical_frame"
     assert (msg.height, msg.width, msg.encoding) == (48, 64, encoding)
     assert_same(image_to_numpy(msg), arr)
-    assert_same(image_to_numpy(msg, backend="numpy"), arr)
+    assert_same(image_to_numpy(msg), arr)
 
 
 def test_real_sensor_msgs_padded_big_endian() -> None:
