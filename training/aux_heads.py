@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from training.batching import pool_to_tokens
+from training.aux_targets import pool_to_tokens
 
 __all__ = ["AuxHeads"]
 
@@ -21,7 +21,7 @@ class AuxHeads(torch.nn.Module):
 
     def __init__(self, model: Any, pointer_dim: int = 64, position_frequencies: int = 0) -> None:
         super().__init__()
-        from training.batching import aux_class_counts
+        from training.aux_targets import aux_class_counts
 
         n_colour, n_kind = aux_class_counts()
         vit = model.model.vision_tower.config.hidden_size
@@ -203,3 +203,41 @@ class AuxHeads(torch.nn.Module):
             on_image = picked.gather(2, img_pos[:, None, :].expand(-1, picked.shape[1], -1))
             losses.append(-(target[:, None, :] * torch.log(on_image + 1e-6)).sum(-1).mean())
         return torch.stack(losses).mean() if losses else None
+
+
+def weighted_aux_loss(
+    aux: AuxHeads, batch: dict[str, torch.Tensor], hidden_states: Any, cfg: Any, ramp: float
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """The sum of the auxiliary losses a batch has targets for, each times its weight in `cfg`
+    (:class:`training.config.AuxConfig`) and the schedule's `ramp`; and each loss's value for the log.
+
+    hidden_states: the LM's per-layer hidden states (``output_hidden_states=True``), or None when no head
+    reads them.
+    """
+    total, parts = aux.loss(
+        batch,
+        cfg.patch_weight * ramp,
+        cfg.token_weight * ramp,
+        cfg.object_weight,
+        cfg.position_weight * ramp,
+    )
+    terms = []
+    if hidden_states is not None and cfg.pointer_weight > 0:
+        terms.append(
+            ("aux_pointer", cfg.pointer_weight, aux.pointer_loss(batch, hidden_states[cfg.pointer_layer]))
+        )
+    if hidden_states is not None and cfg.relevance_weight > 0:
+        hidden = hidden_states[cfg.relevance_layer]
+        terms.append(
+            ("aux_relevance", cfg.relevance_weight, aux.relevance_loss(batch, hidden, cfg.object_weight))
+        )
+    if hidden_states is not None and cfg.coord_weight > 0:
+        terms.append(("aux_coord", cfg.coord_weight, aux.coord_loss(batch, hidden_states[cfg.coord_layer])))
+    if cfg.attention_weight > 0:
+        guided = aux.attention_loss(batch, cfg.attention_layers, cfg.attention_heads)
+        terms.append(("aux_attention", cfg.attention_weight, guided))
+    for name, weight, value in terms:
+        if value is not None:
+            total = total + weight * ramp * value
+            parts[name] = float(value.detach())
+    return total, parts

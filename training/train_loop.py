@@ -30,14 +30,13 @@ import shutil
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from training.aux_heads import AuxHeads
+from training.aux_heads import AuxHeads, weighted_aux_loss
 from training.batching import BatchSource, digit_token_ids
 from training.checkpoint import (
     CHECKPOINTS,
@@ -49,6 +48,7 @@ from training.checkpoint import (
 from training.config import TrainConfig, load_config, save_config
 from training.coords import coordinate_token_ids, soft_coordinate_targets
 from training.data.loaders import load_rows
+from training.debug import debug_config, debug_data
 from training.distributed import Dist, full_state_dict, wrap
 from training.metrics import answer_loss, evaluate_losses, grad_norms, plot_curves, to_device
 from training.model import build_new_checkpoint, count_parameters, learning_rate_schedule, parameter_groups
@@ -90,58 +90,6 @@ def _prepare_model(cfg: TrainConfig, rows: Any, dist: Dist, out: Path) -> tuple[
 # ------------------------------------------------------------------------------------------ the loop
 
 
-def debug_config(cfg: TrainConfig) -> TrainConfig:
-    """``--debug``: a tiny model, a few steps, a small rendered set; finishes in seconds on a CPU."""
-    from training.molmo2 import Molmo2Sizes
-
-    real = cfg.model.sizes
-    sizes = replace(
-        Molmo2Sizes.tiny(),
-        max_crops=1,
-        image_pooling=(2, 2),
-        tokenizer_vocab_size=400,
-        coordinate_tokens=real.coordinate_tokens,
-        question_first=real.question_first,
-    )
-    init_from = cfg.model.init_from if cfg.model.init_from and Path(cfg.model.init_from).is_dir() else ""
-    model = replace(cfg.model, sizes=sizes, tokenizer_corpus_rows=50, init_from=init_from)
-    data = replace(cfg.data, batch_size=4, max_turns=2, eval_fraction=0.25)
-    # The tiny model has fewer LM layers than the real one: guide the layers it has.
-    guided = tuple(i for i in cfg.aux.attention_layers if i < sizes.text_layers) or (sizes.text_layers - 1,)
-    aux = replace(cfg.aux, attention_layers=guided)
-    optim = replace(cfg.optim, warmup_steps=3, lr_vit=3e-3, lr_connector=3e-3, lr_llm=3e-3)
-    return replace(
-        cfg,
-        model=model,
-        data=data,
-        optim=optim,
-        aux=aux,
-        steps=min(cfg.steps, 30),
-        log_every=5,
-        eval_every=0,
-        save_every=0,
-        keep_checkpoints=1,
-        debug=True,
-        out_dir=cfg.out_dir.rstrip("/") + "_debug",
-    )
-
-
-def _debug_data(cfg: TrainConfig, out: Path) -> str:
-    """A tiny synthetic set for ``--debug`` (2 scenes x 4 views), rendered once into ``out/debug_data``."""
-    from training.data.build import CAPTION_DIR, MIXTURE_DIR, BuildConfig, build
-    from training.data.scenes import RenderConfig
-
-    root = out / "debug_data"
-    name = CAPTION_DIR if cfg.stage == "stage1" else MIXTURE_DIR
-    if not (root / name).is_dir():
-        build(
-            root,
-            BuildConfig(seeds=(0, 2), render=RenderConfig(width=160, height=120, views_per_scene=4)),
-            progress=False,
-        )
-    return str(root / name)
-
-
 def train(cfg: TrainConfig) -> dict[str, Any]:
     """Run (or resume) the training described by ``cfg``; returns a summary (also the last line of the log)."""
     from tqdm import tqdm
@@ -165,7 +113,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
 
-    data_path = _debug_data(cfg, out) if cfg.debug and not Path(cfg.data.train).exists() else cfg.data.train
+    data_path = debug_data(cfg, out) if cfg.debug and not Path(cfg.data.train).exists() else cfg.data.train
     rows = load_rows(data_path, cfg.data.format)
     n_eval = max(1, int(len(rows) * cfg.data.eval_fraction)) if len(rows) > 1 else 0
     train_rows = rows.select(range(len(rows) - n_eval))
@@ -302,40 +250,11 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         )
         output = wrapped(**inputs, output_hidden_states=want_hidden)
         loss = answer_loss(output.logits, batch["labels"], coordinate_ids, soft_targets)
-        aux_parts: dict[str, float] = {}
-        total = loss
+        total, aux_parts = loss, {}
         if aux is not None and "aux_colour" in batch:
             ramp = 1.0 + (cfg.aux.end_ratio - 1.0) * step / max(1, cfg.steps - 1)
-            aux_loss, aux_parts = aux.loss(
-                batch,
-                cfg.aux.patch_weight * ramp,
-                cfg.aux.token_weight * ramp,
-                cfg.aux.object_weight,
-                cfg.aux.position_weight * ramp,
-            )
+            aux_loss, aux_parts = weighted_aux_loss(aux, batch, output.hidden_states, cfg.aux, ramp)
             total = loss + aux_loss
-            if want_hidden and cfg.aux.pointer_weight > 0:
-                pointer = aux.pointer_loss(batch, output.hidden_states[cfg.aux.pointer_layer])
-                if pointer is not None:
-                    total = total + cfg.aux.pointer_weight * ramp * pointer
-                    aux_parts["aux_pointer"] = float(pointer.detach())
-            if cfg.aux.relevance_weight > 0:
-                relevance = aux.relevance_loss(
-                    batch, output.hidden_states[cfg.aux.relevance_layer], cfg.aux.object_weight
-                )
-                if relevance is not None:
-                    total = total + cfg.aux.relevance_weight * ramp * relevance
-                    aux_parts["aux_relevance"] = float(relevance.detach())
-            if cfg.aux.coord_weight > 0:
-                coord = aux.coord_loss(batch, output.hidden_states[cfg.aux.coord_layer])
-                if coord is not None:
-                    total = total + cfg.aux.coord_weight * ramp * coord
-                    aux_parts["aux_coord"] = float(coord.detach())
-            if cfg.aux.attention_weight > 0:
-                guided = aux.attention_loss(batch, cfg.aux.attention_layers, cfg.aux.attention_heads)
-                if guided is not None:
-                    total = total + cfg.aux.attention_weight * ramp * guided
-                    aux_parts["aux_attention"] = float(guided.detach())
             for name in aux_parts:
                 window_aux.setdefault(name, []).append(aux_parts[name])
         total.backward()

@@ -18,13 +18,11 @@ Defaults: bf16 on CUDA (fp16 where the GPU has no bf16), fp32 on the CPU; the at
 from __future__ import annotations
 
 import gc
-import importlib.util
 import json
 import logging
 import os
 import re
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +30,7 @@ import numpy as np
 
 from molmo_ros.errors import ModelError, ModelUnavailableError
 from molmo_ros.models.base import PointModel, RawAnswer
+from molmo_ros.models.devices import DeviceChoice, attn_candidates, is_oom, oom_error, resolve_device
 
 __all__ = [
     "BUNDLED_MODEL_NAME",
@@ -46,13 +45,8 @@ logger = logging.getLogger(__name__)
 
 BUNDLED_MODEL_NAME = "molmo2-tiny-sim"
 
-_DEVICE_RE = re.compile(r"^(?:auto|cpu|cuda(?::(?P<index>\d+))?)$")
-_DTYPES = ("auto", "float32", "bfloat16", "float16")
 # Molmo v1 lives only as remote code on the hub; recognising the ids lets us refuse without any download.
 _MOLMO_V1_HUB = re.compile(r"^allenai/(?:Molmo|MolmoE)-(?!2)", re.IGNORECASE)
-# Messages of allocation failures that torch raises as plain RuntimeError (CPU allocator, CUDA caching
-# allocator behind other wrappers).
-_OOM_TEXT = re.compile(r"out of memory|can't allocate memory|cannot allocate memory|not enough memory", re.I)
 
 
 def bundled_model_dir() -> Path:
@@ -74,88 +68,6 @@ def default_model_path() -> Path:
         "training pipeline (training/, see the README), or pass a model explicitly: a local checkpoint "
         "directory or a hub id such as allenai/Molmo2-4B (needs the weights in the local Hugging Face cache "
         "or network access)."
-    )
-
-
-@dataclass(frozen=True)
-class DeviceChoice:
-    """Where and how a model runs: ``device`` (``"cpu"``, ``"cuda:0"`` ...) and a torch dtype name."""
-
-    device: str
-    dtype: str
-
-
-def resolve_device(device: str = "auto", dtype: str = "auto") -> DeviceChoice:
-    """Turn the user's ``device`` and ``dtype`` settings into a concrete choice.
-
-    Args:
-        device: ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
-        dtype: ``"auto"`` (bfloat16 on CUDA, float16 on a GPU without bf16, float32 on CPU), ``"float32"``,
-            ``"bfloat16"`` or ``"float16"``.
-
-    Raises:
-        ModelUnavailableError: an unknown setting, or CUDA asked for where there is none (or not that index).
-    """
-    import torch
-
-    m = _DEVICE_RE.match(device.strip().lower()) if isinstance(device, str) else None
-    if m is None:
-        raise ModelUnavailableError(f"unknown device {device!r}: use 'auto', 'cpu', 'cuda' or 'cuda:N'")
-    if dtype not in _DTYPES:
-        raise ModelUnavailableError(f"unknown dtype {dtype!r}: use one of {', '.join(_DTYPES)}")
-    name = device.strip().lower()
-    if name == "auto":
-        name = "cuda:0" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise ModelUnavailableError(
-                f"device {device!r} asked for, but CUDA is not available here (torch {torch.__version__}, "
-                f"CUDA build {torch.version.cuda}); use device 'cpu' or 'auto'"
-            )
-        index = int(m["index"]) if m["index"] else 0
-        if index >= torch.cuda.device_count():
-            raise ModelUnavailableError(
-                f"device {device!r} asked for, but only {torch.cuda.device_count()} CUDA device(s) exist"
-            )
-        name = f"cuda:{index}"
-    if dtype == "auto":
-        # CPU kernels for half precision are slow or missing; GPUs before Ampere lack bf16.
-        if name == "cpu":
-            dtype = "float32"
-        elif torch.cuda.is_bf16_supported():
-            dtype = "bfloat16"
-        else:
-            dtype = "float16"
-    return DeviceChoice(device=name, dtype=dtype)
-
-
-def _attn_candidates(choice: DeviceChoice, requested: str) -> list[str]:
-    """Attention implementations to try, fastest first."""
-    if requested != "auto":
-        return [requested]
-    names = []
-    if (
-        choice.device.startswith("cuda")
-        and choice.dtype in ("bfloat16", "float16")
-        and importlib.util.find_spec("flash_attn") is not None
-    ):
-        names.append("flash_attention_2")
-    return [*names, "sdpa", "eager"]
-
-
-def _is_oom(exc: BaseException) -> bool:
-    import torch
-
-    return isinstance(exc, (MemoryError, torch.cuda.OutOfMemoryError)) or (
-        isinstance(exc, RuntimeError) and bool(_OOM_TEXT.search(str(exc)))
-    )
-
-
-def _oom_error(model: str, choice: DeviceChoice, exc: BaseException) -> ModelUnavailableError:
-    return ModelUnavailableError(
-        f"out of memory loading {model!r} on {choice.device} in {choice.dtype} "
-        f"({type(exc).__name__}: {str(exc)[:300]}). Free memory, use a smaller model or dtype bfloat16, "
-        "or another device."
     )
 
 
@@ -316,7 +228,7 @@ class TransformersPointModel(PointModel):
 
         torch_dtype = getattr(torch, choice.dtype)
         errors: list[str] = []
-        for attn in _attn_candidates(choice, attn_implementation):
+        for attn in attn_candidates(choice, attn_implementation):
             try:
                 self._model = self._load_model(source, torch_dtype, attn, common)
                 self._attn = attn
@@ -330,9 +242,9 @@ class TransformersPointModel(PointModel):
                 errors.append(f"{attn}: {exc}")
                 logger.info("attention implementation %s unavailable for %s: %s", attn, source, exc)
             except Exception as exc:
-                if _is_oom(exc):
+                if is_oom(exc):
                     self._free()
-                    raise _oom_error(source, choice, exc) from exc
+                    raise oom_error(source, choice, exc) from exc
                 raise ModelUnavailableError(self._load_reason(exc, "model")) from exc
         else:
             raise ModelUnavailableError(f"no attention implementation worked for {source!r}: {errors}")
@@ -390,7 +302,7 @@ class TransformersPointModel(PointModel):
         except (ModelError, ModelUnavailableError):
             raise
         except Exception as exc:
-            if _is_oom(exc):
+            if is_oom(exc):
                 if torch.cuda.is_available():
                     torch.cuda.empty_cache()
                 raise ModelError(f"out of memory while answering on {self._choice.device}: {exc}") from exc

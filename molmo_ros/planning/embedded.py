@@ -20,8 +20,8 @@ import numpy as np
 from scipy.spatial.transform import Rotation, Slerp
 
 from molmo_ros.errors import MolmoRosError
+from molmo_ros.planning.collision import CollisionWorld
 from molmo_ros.planning.grasp import UnreachableError
-from molmo_ros.planning.perception import Box
 from molmo_ros.planning.planner import (
     JointState,
     Motion,
@@ -33,10 +33,6 @@ from molmo_ros.planning.planner import (
 )
 from molmo_ros.planning.robot_model import JointLimits, RobotModel, load_joint_limits
 from molmo_ros.planning.timing import time_parameterize
-
-TABLE = "table"
-# Links that stand on the table: never checked against it.
-_TABLE_EXEMPT = ("panda_link0",)
 
 
 def seed_ompl(seed: int) -> None:
@@ -85,79 +81,6 @@ class EmbeddedSettings:
         if unknown:
             raise ValueError(f"unknown embedded planner settings: {unknown}")
         return cls(**values)
-
-
-class CollisionWorld:
-    """The robot's collision geometry plus the table and box obstacles, with per-motion allowed contacts."""
-
-    def __init__(self, robot: RobotModel, scene: PlanningScene, settings: EmbeddedSettings) -> None:
-        import coal
-        import pinocchio as pin
-
-        self.robot = robot
-        geometry = pin.GeometryModel()
-        for obj in robot.geometry.geometryObjects:
-            geometry.addGeometryObject(obj)
-        for pair in robot.geometry.collisionPairs:
-            geometry.addCollisionPair(pin.CollisionPair(pair.first, pair.second))
-        robot_geoms = list(range(len(robot.geometry.geometryObjects)))
-        boxes = [
-            Box(
-                TABLE,
-                np.array([0.3, 0.0, scene.table_z - 0.5 + settings.table_padding]),
-                np.array([1.5, 1.5, 0.5]),
-            )
-        ]
-        boxes += [b.padded(settings.collision_padding) for b in scene.obstacles]
-        self.pairs_by_obstacle: dict[str, list[int]] = {}
-        for box in boxes:
-            placement = pin.SE3(Rotation.from_euler("z", box.yaw).as_matrix(), np.asarray(box.centre, float))
-            shape = coal.Box(*(2.0 * np.asarray(box.half_extents, float)))
-            gid = geometry.addGeometryObject(pin.GeometryObject(box.name, 0, 0, placement, shape))
-            ids = []
-            for rid in robot_geoms:
-                parent = robot.model.frames[robot.geometry.geometryObjects[rid].parentFrame].name
-                link = robot.geometry.geometryObjects[rid].name.rsplit("_", 1)[0]
-                if box.name == TABLE and (parent in _TABLE_EXEMPT or link in _TABLE_EXEMPT):
-                    continue
-                geometry.addCollisionPair(pin.CollisionPair(rid, gid))
-                ids.append(len(geometry.collisionPairs) - 1)
-            self.pairs_by_obstacle.setdefault(box.name, []).extend(ids)
-        self.geometry = geometry
-        self.data = pin.GeometryData(geometry)
-        self.model_data = robot.model.createData()
-        self._allowed: frozenset[str] = frozenset()
-
-    def allow(self, names: frozenset[str]) -> None:
-        """Ignore contacts with the named obstacles from now on (until the next call)."""
-        if names == self._allowed:
-            return
-        for name, pairs in self.pairs_by_obstacle.items():
-            for pair in pairs:
-                if name in names:
-                    self.data.deactivateCollisionPair(pair)
-                else:
-                    self.data.activateCollisionPair(pair)
-        self._allowed = names
-
-    def in_collision(self, q_full: np.ndarray) -> bool:
-        import pinocchio as pin
-
-        return bool(
-            pin.computeCollisions(self.robot.model, self.model_data, self.geometry, self.data, q_full, True)
-        )
-
-    def colliding_pair(self, q_full: np.ndarray) -> str:
-        """Names of the first colliding pair at `q_full` (for error messages), or ""."""
-        import pinocchio as pin
-
-        pin.computeCollisions(self.robot.model, self.model_data, self.geometry, self.data, q_full, False)
-        for index, result in enumerate(self.data.collisionResults):
-            if result.isCollision() and self.data.activeCollisionPairs[index]:
-                pair = self.geometry.collisionPairs[index]
-                objs = self.geometry.geometryObjects
-                return f"{objs[pair.first].name} / {objs[pair.second].name}"
-        return ""
 
 
 class EmbeddedPlanner(Planner):
@@ -210,7 +133,7 @@ class EmbeddedPlanner(Planner):
         seed_ompl(seed)
         rng = np.random.default_rng(seed)
         robot = self.robot
-        world = CollisionWorld(robot, scene, self.settings)
+        world = CollisionWorld(robot, scene, self.settings.collision_padding, self.settings.table_padding)
         q = robot.full_configuration(start.names, start.positions)
         arm = q[robot.q_index]
         if np.any(arm < robot.lower - 1e-3) or np.any(arm > robot.upper + 1e-3):
@@ -301,12 +224,13 @@ class EmbeddedPlanner(Planner):
         start = q_full[self.robot.q_index]
         if self._edge_free(world, q_full, start, goal):
             return self._densify([start, goal])
-        path = self._rrt_connect(world, q_full, start, goal, label)
-        return self._densify(self._shortcut(world, q_full, path))
+        return self._rrt_connect(world, q_full, start, goal, label)
 
     def _rrt_connect(
         self, world: CollisionWorld, q_full: np.ndarray, start: np.ndarray, goal: np.ndarray, label: str
-    ) -> list[np.ndarray]:
+    ) -> np.ndarray:
+        """A collision-free joint path (M, J) from `start` to `goal`: RRTConnect, then OMPL's path simplifier
+        (vertex reduction, shortcuts, B-spline smoothing) and interpolation to <= 0.05 rad between points."""
         from ompl import base as ob
         from ompl import geometric as og
 
@@ -339,24 +263,13 @@ class EmbeddedPlanner(Planner):
             raise PlanningError(
                 f"RRTConnect found no collision-free path to {label} in {self.settings.planning_time_s:g} s ({solved})"
             )
-        states = setup.getSolutionPath().getStates()
-        return [np.array([s[i] for i in range(dof)]) for s in states]
-
-    def _shortcut(
-        self, world: CollisionWorld, q_full: np.ndarray, path: list[np.ndarray]
-    ) -> list[np.ndarray]:
-        """Greedy, deterministic shortcutting: from each kept vertex jump to the farthest one in free sight."""
-        kept = [path[0]]
-        i = 0
-        while i < len(path) - 1:
-            j = len(path) - 1
-            while j > i + 1 and not self._edge_free(world, q_full, path[i], path[j]):
-                j -= 1
-            kept.append(path[j])
-            i = j
-        return kept
+        path = setup.getSolutionPath()
+        og.PathSimplifier(setup.getSpaceInformation()).simplifyMax(path)
+        path.interpolate(max(math.ceil(path.length() / 0.05) + 1, 2))
+        return np.array([[s[i] for i in range(dof)] for s in path.getStates()])
 
     def _densify(self, vertices: list[np.ndarray], spacing: float = 0.05) -> np.ndarray:
+        """The straight joint-space line through `vertices` with at most `spacing` rad between points."""
         points = [vertices[0]]
         for a, b in itertools.pairwise(vertices):
             steps = max(math.ceil(float(np.max(np.abs(b - a))) / spacing), 1)

@@ -10,7 +10,8 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from molmo_ros.errors import ErrorCode
-from molmo_ros.planning.embedded import CollisionWorld, EmbeddedPlanner
+from molmo_ros.planning.collision import CollisionWorld
+from molmo_ros.planning.embedded import EmbeddedPlanner
 from molmo_ros.planning.perception import Box
 from molmo_ros.planning.planner import JointState, Motion, PlanningScene, PoseWaypoint
 from molmo_ros.sim.robot import FINGER_OPEN, HOME_ARM
@@ -89,7 +90,9 @@ def test_avoids_the_table_and_a_wall_between_start_and_goal(planner):
     scene = PlanningScene([wall])
     result = planner.plan(first.end_state, [PoseWaypoint(goal_target, DOWN, name="right")], scene, seed=3)
     assert result.ok, result.error
-    world = CollisionWorld(planner.robot, scene, planner.settings)
+    world = CollisionWorld(
+        planner.robot, scene, planner.settings.collision_padding, planner.settings.table_padding
+    )
     q = planner.robot.full_configuration(START.names, START.positions)
     arm_start, arm_goal = result.trajectory.positions[0], result.trajectory.positions[-1]
     # The straight joint-space line hits the wall (or the table): the planner had to go around ...

@@ -12,7 +12,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from training.config import TrainConfig, load_config  # noqa: E402
-from training.train_loop import debug_config, train  # noqa: E402
+from training.debug import debug_config  # noqa: E402
+from training.train_loop import train  # noqa: E402
 
 STEPS = 6
 SAVE_EVERY = 3

@@ -11,11 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from training.batching import (
+from training.aux_targets import (
     aux_class_counts,
-    collate,
-    digit_token_ids,
-    encode_example,
     object_patch_fractions,
     patch_positions,
     patch_targets,
@@ -23,6 +20,7 @@ from training.batching import (
     relevance_targets,
     token_position_targets,
 )
+from training.batching import collate, digit_token_ids, encode_example
 from training.coords import coordinate_token_ids, position_code, soft_coordinate_targets
 from training.metrics import answer_loss
 
@@ -189,7 +187,7 @@ def test_pointer_targets_with_coordinate_tokens_cover_every_group(coord_processo
     for row, index in ((0, 1), (2, 2)):
         assert torch.allclose(targets[row], targets[row + 1])
         best = int(targets[row].argmax())
-        from training.batching import pool_to_tokens
+        from training.aux_targets import pool_to_tokens
 
         assert float(pool_to_tokens(fractions[index], enc.image_token_pooling)[best]) > 0
     assert bool(red.any())
@@ -202,7 +200,7 @@ def test_relevance_targets_name_the_asked_for_objects(coord_processor) -> None:
     fractions = object_patch_fractions(coord_processor.image_processor, Image.fromarray(mask), objects)
     enc = encode_example(coord_processor, image, [("q", answer)], 512)
     pooling = enc.image_token_pooling
-    from training.batching import pool_to_tokens
+    from training.aux_targets import pool_to_tokens
 
     red = pool_to_tokens(fractions[1], pooling)
     blue = pool_to_tokens(fractions[2], pooling)
@@ -224,7 +222,7 @@ def test_token_position_targets_carry_the_objects_point(coord_processor) -> None
     xy = patch_positions(coord_processor.image_processor, (160, 120))
     code, covered = token_position_targets(enc.image_token_pooling, xy, fractions, objects, (160, 120), 4)
     assert code.shape == (covered.shape[0], 2 * (1 + 2 * 4))
-    from training.batching import pool_to_tokens
+    from training.aux_targets import pool_to_tokens
 
     red = pool_to_tokens(fractions[1], enc.image_token_pooling)
     best = int(red.argmax())

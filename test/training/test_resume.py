@@ -15,7 +15,8 @@ from safetensors.torch import load_file
 
 from support.resume_run import STEPS, resume_config
 from training.checkpoint import CHECKPOINTS, OPTIMIZER_DIR
-from training.train_loop import _debug_data, debug_config, train
+from training.debug import debug_config, debug_data
+from training.train_loop import train
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,7 +28,7 @@ def data(tmp_path_factory) -> str:
 
     root = tmp_path_factory.mktemp("resume_data")
     cfg = debug_config(load_config("stage2_pointing.yaml", [("out_dir", str(root / "run"))]))
-    return str(_debug_data(cfg, root))
+    return str(debug_data(cfg, root))
 
 
 def _weights(run: Path) -> dict[str, torch.Tensor]:

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from training.config import load_config
-from training.train_loop import debug_config, train
+from training.debug import debug_config
+from training.train_loop import train
 
 pytestmark = pytest.mark.slow
 
