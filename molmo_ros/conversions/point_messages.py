@@ -6,22 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from molmo_ros.conversions.images import image_to_numpy, to_rgb
+from molmo_ros.conversions.stamps import time_msg
 from molmo_ros.errors import CameraInfoError, EncodingError, MolmoRosError
 from molmo_ros.geometry import CameraIntrinsics, depth_to_meters
 from molmo_ros.pointing.frames import RgbdFrame, RgbdPair
 from molmo_ros.pointing.query import PointQueryResult
-
-
-def stamp_ns(stamp: Any) -> int:
-    """builtin_interfaces/Time -> nanoseconds."""
-    return stamp.sec * 1_000_000_000 + stamp.nanosec
-
-
-def time_msg(nanoseconds: int) -> Any:
-    """Nanoseconds -> builtin_interfaces/Time."""
-    from builtin_interfaces.msg import Time
-
-    return Time(sec=nanoseconds // 1_000_000_000, nanosec=nanoseconds % 1_000_000_000)
 
 
 def to_rgbd_frame(pair: RgbdPair[Any]) -> RgbdFrame:

@@ -19,6 +19,7 @@ from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_srvs.srv import SetBool
 
 from molmo_ros.conversions import image_to_numpy
+from molmo_ros.conversions.stamps import stamp_seconds
 from molmo_ros.conversions.trajectory import hold_msg, to_trajectory_msg
 from molmo_ros.errors import ErrorCode, MolmoRosError
 from molmo_ros.geometry import CameraIntrinsics, RigidTransform, depth_to_meters
@@ -27,10 +28,6 @@ from molmo_ros.planning.pick_task import CanceledError, DepthView
 from molmo_ros.planning.planner import JointState as PlannerJointState
 from molmo_ros.planning.trajectory import JointTrajectory
 from molmo_ros_interfaces.srv import Point
-
-
-def stamp_s(stamp: Any) -> float:
-    return stamp.sec + 1e-9 * stamp.nanosec
 
 
 def wait_for(future: Any, timeout_s: float, what: str, canceled: Any = None, poll_s: float = 0.05) -> Any:
@@ -165,10 +162,10 @@ class RosPickIO:
             raise MolmoRosError(f"the gripper refused: {response.message}", ErrorCode.EXECUTION_FAILED)
         # Wait (on the joint states' clock: simulated or real) for the fingers to come to rest.
         settle = float(self.p["gripper_settle_s"])
-        start = stamp_s(self.sensors.joint_msg().header.stamp)
+        start = stamp_seconds(self.sensors.joint_msg().header.stamp)
         deadline = time.monotonic() + 10.0 + 5.0 * settle
         with self.sensors.joint_event:
-            while stamp_s(self.sensors.joints.header.stamp) < start + settle:
+            while stamp_seconds(self.sensors.joints.header.stamp) < start + settle:
                 if time.monotonic() > deadline:
                     raise MolmoRosError("the joint states stopped arriving", ErrorCode.EXECUTION_FAILED)
                 self.sensors.joint_event.wait(0.1)
@@ -196,7 +193,7 @@ class RosPickIO:
             raise MolmoRosError(
                 f"no controller listens on {p['trajectory_topic']}", ErrorCode.EXECUTION_FAILED
             )
-        start = stamp_s(self.sensors.joint_msg().header.stamp)
+        start = stamp_seconds(self.sensors.joint_msg().header.stamp)
         self.trajectory_pub.publish(to_trajectory_msg(trajectory))
         allowed = trajectory.duration * p["execution_timeout_factor"] + p["execution_timeout_margin_s"]
         goal, names = trajectory.positions[-1], trajectory.joint_names
@@ -208,7 +205,7 @@ class RosPickIO:
             with self.sensors.joint_event:
                 self.sensors.joint_event.wait(0.05)
                 msg = self.sensors.joints
-            now = stamp_s(msg.header.stamp)
+            now = stamp_seconds(msg.header.stamp)
             index = {n: i for i, n in enumerate(msg.name)}
             error = float(np.max(np.abs(np.array([msg.position[index[n]] for n in names]) - goal)))
             if now >= start + trajectory.duration and error < p["goal_tolerance_rad"]:

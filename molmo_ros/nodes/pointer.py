@@ -28,10 +28,9 @@ from molmo_ros.conversions.point_messages import (
     fill_error,
     fill_point_response,
     point_markers,
-    stamp_ns,
-    time_msg,
     to_rgbd_frame,
 )
+from molmo_ros.conversions.stamps import stamp_ns, time_msg
 from molmo_ros.errors import ErrorCode, MolmoRosError, TransformError
 from molmo_ros.geometry import RigidTransform
 from molmo_ros.models import PointModel

@@ -24,9 +24,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import mujoco
-import numpy as np
-from builtin_interfaces.msg import Time
-from geometry_msgs.msg import Pose
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
@@ -38,55 +35,20 @@ from std_srvs.srv import SetBool
 from trajectory_msgs.msg import JointTrajectory as JointTrajectoryMsg
 
 from molmo_ros.conversions import numpy_to_image
+from molmo_ros.conversions.scene import camera_info_msg, to_pose, to_scene_object
+from molmo_ros.conversions.stamps import stamp_seconds, time_from_seconds
 from molmo_ros.conversions.trajectory import from_trajectory_msg
 from molmo_ros.errors import ErrorCode, MolmoRosError
 from molmo_ros.nodes.parameters import current_values, declare_from_config, validating_callback
 from molmo_ros.nodes.runner import run_node
+from molmo_ros.nodes.sim_parameters import DESCRIPTIONS, validate_parameters
 from molmo_ros.sim.camera import CameraRenderer, encode_depth
-from molmo_ros.sim.config import SimConfig, from_parameters, validate
+from molmo_ros.sim.config import SimConfig, from_parameters
 from molmo_ros.sim.errors import SceneError
-from molmo_ros.sim.simulator import ObjectState, Simulator
-from molmo_ros_interfaces.msg import SceneObject
+from molmo_ros.sim.simulator import Simulator
 from molmo_ros_interfaces.srv import GetSceneState, ResetScene
 
 NODE_NAME = "sim_bridge"
-
-DESCRIPTIONS = {
-    "seed": "random seed of the scene built at start (ResetScene picks later ones)",
-    "num_objects": "objects on the table; 0: the seed picks between min_objects and max_objects",
-    "min_objects": "fewest objects a seed may pick (1-6)",
-    "max_objects": "most objects a seed may pick (1-6)",
-    "workspace_x": "[low, high] x of object centres in the world frame, meters",
-    "workspace_y": "[low, high] y of object centres in the world frame, meters",
-    "object_clearance": "free space between neighbouring objects, meters",
-    "timestep": "physics step, seconds (at most 0.002: 500 Hz)",
-    "settle_time": "simulated seconds after a reset before rest poses are recorded",
-    "gripper_force": "force each finger presses with when the gripper closes, newtons",
-    "lift_height": "height above its rest pose for an object to count as lifted, meters",
-    "real_time_factor": "simulated seconds per wall second; 0: as fast as possible (every camera frame kept)",
-    "camera_name": "name of the MuJoCo camera",
-    "camera_position": "camera position [x, y, z] in the world frame, meters",
-    "camera_target": "point [x, y, z] the camera looks at, meters",
-    "camera_fovy": "vertical field of view, degrees",
-    "image_width": "image width, pixels",
-    "image_height": "image height, pixels",
-    "camera_rate": "camera frames per simulated second",
-    "depth_encoding": "depth image encoding: 32FC1 (meters) or 16UC1 (millimeters)",
-    "render_shadows": "render shadows (nicer, about twice the CPU rendering time)",
-    "joint_state_rate": "/joint_states and /clock messages per simulated second",
-    "world_frame": "frame of poses (the robot base)",
-    "camera_frame": "frame id of the camera images (the optical frame)",
-    "color_topic": "colour image topic (sensor_msgs/Image rgb8)",
-    "depth_topic": "depth image topic (sensor_msgs/Image, registered to the colour image)",
-    "camera_info_topic": "sensor_msgs/CameraInfo topic",
-    "joint_states_topic": "sensor_msgs/JointState topic",
-    "clock_topic": "rosgraph_msgs/Clock topic (simulated time)",
-    "trajectory_topic": "trajectory_msgs/JointTrajectory topic of the arm controller",
-    "gripper_service": "std_srvs/SetBool service: true closes the gripper, false opens it",
-    "reset_service": "molmo_ros_interfaces/srv/ResetScene service",
-    "state_service": "molmo_ros_interfaces/srv/GetSceneState service",
-    "cache_dir": "folder for generated MJCF files; empty: ~/.cache/molmo_ros/sim",
-}
 
 # Wall-clock period of the physics and camera timers (s): short enough for smooth real-time stepping,
 # long enough that rclpy's per-callback overhead stays small.
@@ -96,37 +58,6 @@ _CAMERA_POLL_PERIOD = 0.004
 _MAX_CHUNK = 0.05
 # Falling this far behind real time (s, e.g. while a reset ran) re-anchors the clock instead of racing.
 _MAX_LAG = 0.25
-
-
-def validate_parameters(values: dict[str, Any]) -> None:
-    problems = validate(values)
-    if problems:
-        raise ValueError("; ".join(problems))
-
-
-def to_time(seconds: float) -> Time:
-    nanoseconds = round(seconds * 1e9)
-    return Time(sec=nanoseconds // 1_000_000_000, nanosec=nanoseconds % 1_000_000_000)
-
-
-def to_pose(position: np.ndarray, quat_xyzw: np.ndarray) -> Pose:
-    pose = Pose()
-    pose.position.x, pose.position.y, pose.position.z = (float(v) for v in position)
-    o = pose.orientation
-    o.x, o.y, o.z, o.w = (float(v) for v in quat_xyzw)
-    return pose
-
-
-def to_scene_object(state: ObjectState) -> SceneObject:
-    msg = SceneObject(name=state.name, kind=state.kind, colour=state.colour)
-    msg.pose = to_pose(state.position, state.quaternion)
-    msg.extents.x, msg.extents.y, msg.extents.z = (float(v) for v in state.extents)
-    msg.in_image = state.pixel is not None
-    if state.pixel is not None:
-        msg.pixel_x, msg.pixel_y = state.pixel
-    msg.height_above_rest = state.height_above_rest
-    msg.lifted, msg.grasped = state.lifted, state.grasped
-    return msg
 
 
 @dataclass
@@ -192,7 +123,7 @@ class SimBridgeNode(Node):
         return self._time_offset + self.sim.time
 
     def _header(self, stamp: float, frame_id: str) -> Header:
-        return Header(stamp=to_time(stamp), frame_id=frame_id)
+        return Header(stamp=time_from_seconds(stamp), frame_id=frame_id)
 
     # ----------------------------------------------------------------------------------------- physics
     def _on_physics(self) -> None:
@@ -243,7 +174,7 @@ class SimBridgeNode(Node):
         msg.velocity = self.sim.joint_velocities().tolist()
         msg.effort = self.sim.joint_efforts().tolist()
         self._joint_pub.publish(msg)
-        self._clock_pub.publish(ClockMsg(clock=to_time(now)))
+        self._clock_pub.publish(ClockMsg(clock=time_from_seconds(now)))
 
     # ----------------------------------------------------------------------------------------- camera
     def _on_camera(self) -> None:
@@ -268,21 +199,12 @@ class SimBridgeNode(Node):
         self._color_pub.publish(numpy_to_image(frame.rgb, "rgb8", msg_factory=Image, header=header))
         depth = encode_depth(frame.depth, encoding)
         self._depth_pub.publish(numpy_to_image(depth, encoding, msg_factory=Image, header=header))
-        self._info_pub.publish(self._camera_info(header, intrinsics))
+        self._info_pub.publish(camera_info_msg(intrinsics, header))
         self.frames_published += 1
-
-    @staticmethod
-    def _camera_info(header: Header, k: Any) -> CameraInfo:
-        info = CameraInfo(header=header, width=k.width, height=k.height, distortion_model="plumb_bob")
-        info.d = [0.0] * 5
-        info.k = [k.fx, 0.0, k.cx, 0.0, k.fy, k.cy, 0.0, 0.0, 1.0]
-        info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
-        info.p = [k.fx, 0.0, k.cx, 0.0, 0.0, k.fy, k.cy, 0.0, 0.0, 0.0, 1.0, 0.0]
-        return info
 
     # ----------------------------------------------------------------------------------------- commands
     def _on_trajectory(self, msg: JointTrajectoryMsg) -> None:
-        stamp = msg.header.stamp.sec + 1e-9 * msg.header.stamp.nanosec
+        stamp = stamp_seconds(msg.header.stamp)
         try:
             trajectory = from_trajectory_msg(msg)
             with self._lock:
@@ -329,7 +251,7 @@ class SimBridgeNode(Node):
     ) -> GetSceneState.Response:
         with self._lock:
             state = self.sim.scene_state()
-            response.stamp = to_time(self.ros_time)
+            response.stamp = time_from_seconds(self.ros_time)
         response.success = True
         response.seed = int(state.seed) if state.seed is not None else -1
         response.frame_id = state.camera_pose.parent_frame

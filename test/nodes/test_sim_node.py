@@ -16,6 +16,7 @@ from std_srvs.srv import SetBool
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from molmo_ros.conversions import image_to_numpy
+from molmo_ros.conversions.stamps import stamp_seconds
 from molmo_ros.geometry import CameraIntrinsics
 from molmo_ros.geometry.deproject import deproject, project
 from molmo_ros.geometry.transforms import RigidTransform
@@ -28,10 +29,6 @@ pytestmark = pytest.mark.ros
 
 CONFIG = load_sim_config()
 W, H, RATE = 160, 120, 10.0
-
-
-def stamp_s(stamp) -> float:
-    return stamp.sec + 1e-9 * stamp.nanosec
 
 
 class Recorder:
@@ -90,13 +87,15 @@ def test_all_topics_publish_with_consistent_stamps_and_frames(client):
 
     def complete() -> list[float]:
         """Stamps received on all three camera topics (each subscription may have matched at another time)."""
-        sets = [{stamp_s(m.header.stamp) for m in topics[k].snapshot()} for k in ("color", "depth", "info")]
+        sets = [
+            {stamp_seconds(m.header.stamp) for m in topics[k].snapshot()} for k in ("color", "depth", "info")
+        ]
         return sorted(set.intersection(*sets))
 
     wait_for(lambda: len(complete()) >= 5, 60.0, "five complete camera frames")
     stamps = complete()[:5]
     colors, depths, infos = (
-        {stamp_s(m.header.stamp): m for m in topics[k].snapshot()} for k in ("color", "depth", "info")
+        {stamp_seconds(m.header.stamp): m for m in topics[k].snapshot()} for k in ("color", "depth", "info")
     )
     for t in stamps:
         color, depth, info = colors[t], depths[t], infos[t]  # the same instant on all three
@@ -114,11 +113,11 @@ def test_all_topics_publish_with_consistent_stamps_and_frames(client):
         "panda_finger_joint1",
         "panda_finger_joint2",
     ]
-    clock = [stamp_s(m.clock) for m in topics["clock"].snapshot()]
+    clock = [stamp_seconds(m.clock) for m in topics["clock"].snapshot()]
     assert len(clock) > 10 and all(b >= a for a, b in itertools.pairwise(clock))
     # Joint states are stamped with the simulated time /clock announces at the same step.
     ticks = set(clock)
-    joint_stamps = [stamp_s(m.header.stamp) for m in joints]
+    joint_stamps = [stamp_seconds(m.header.stamp) for m in joints]
     overlap = [t for t in joint_stamps if min(clock) <= t <= max(clock)]
     assert overlap and all(t in ticks for t in overlap)
 
@@ -180,7 +179,7 @@ def test_reset_is_reproducible_and_the_clock_never_goes_back(client):
     node, topics = client
     reset = node.create_client(ResetScene, CONFIG.reset_service)
     first = call(reset, ResetScene.Request(seed=21, num_objects=4))
-    before = stamp_s(topics["clock"].snapshot()[-1].clock)
+    before = stamp_seconds(topics["clock"].snapshot()[-1].clock)
     second = call(reset, ResetScene.Request(seed=21, num_objects=4))
     assert first.success and second.success and len(first.objects) == 4
     assert [o.name for o in first.objects] == [o.name for o in second.objects]
@@ -189,9 +188,11 @@ def test_reset_is_reproducible_and_the_clock_never_goes_back(client):
             (b.pose.position.x, b.pose.position.y), abs=1e-6
         )
     wait_for(
-        lambda: stamp_s(topics["clock"].snapshot()[-1].clock) > before + 0.2, 60.0, "the clock moving on"
+        lambda: stamp_seconds(topics["clock"].snapshot()[-1].clock) > before + 0.2,
+        60.0,
+        "the clock moving on",
     )
-    clock = [stamp_s(m.clock) for m in topics["clock"].snapshot()]
+    clock = [stamp_seconds(m.clock) for m in topics["clock"].snapshot()]
     assert all(b >= a for a, b in itertools.pairwise(clock))
     state = call(node.create_client(GetSceneState, CONFIG.state_service), GetSceneState.Request())
     assert state.seed == 21 and [o.name for o in state.objects] == [o.name for o in first.objects]
