@@ -45,28 +45,18 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 def load_model_from_args(args: argparse.Namespace):
     """A PointModel from command-line options, falling back to the pointer node's YAML defaults."""
     from molmo_ros.config import config_path, node_parameters
-    from molmo_ros.models import load_point_model
+    from molmo_ros.models import load_from_parameters
 
     p = node_parameters(config_path("point.yaml"), "molmo_pointer")
-    backend = args.backend or p["backend"]
-    if backend == "openai":
-        return load_point_model(
-            "openai",
-            args.model or p["model"],
-            base_url=args.server_url or p["server_url"],
-            api_key_env=p["api_key_env"],
-            timeout_s=p["request_timeout_s"],
-            max_retries=p["max_retries"],
-            max_new_tokens=p["max_new_tokens"],
-        )
-    return load_point_model(
-        "transformers",
-        args.model or p["model"] or "default",
-        device=args.device or p["device"],
-        dtype=args.dtype or p["dtype"],
-        trust_remote_code=args.trust_remote_code or p["trust_remote_code"],
-        max_new_tokens=p["max_new_tokens"],
-    )
+    given = {
+        "backend": args.backend,
+        "model": args.model,
+        "server_url": args.server_url,
+        "device": args.device,
+        "dtype": args.dtype,
+        "trust_remote_code": args.trust_remote_code or None,
+    }
+    return load_from_parameters({**p, **{k: v for k, v in given.items() if v is not None and v != ""}})
 
 
 def read_rgb(path: Path) -> np.ndarray:

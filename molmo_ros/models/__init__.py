@@ -15,7 +15,15 @@ from typing import Any
 from molmo_ros.errors import ModelUnavailableError
 from molmo_ros.models.base import ModelAnswer, PointModel, RawAnswer
 
-__all__ = ["BACKENDS", "ModelAnswer", "PointModel", "RawAnswer", "default_model_path", "load_point_model"]
+__all__ = [
+    "BACKENDS",
+    "ModelAnswer",
+    "PointModel",
+    "RawAnswer",
+    "default_model_path",
+    "load_from_parameters",
+    "load_point_model",
+]
 
 #: Accepted backend names (``vllm`` is an alias of ``openai``, ``hf`` of ``transformers``).
 BACKENDS = ("transformers", "openai")
@@ -100,6 +108,30 @@ def load_point_model(
         # device, dtype and trust_remote_code are the server's business (vllm serve ... --dtype ...).
         return OpenAIPointModel(str(model), max_new_tokens=max_new_tokens, **opts)
     raise ModelUnavailableError(f"unknown model backend {backend!r}: use one of {', '.join(BACKENDS)}")
+
+
+def load_from_parameters(p: dict[str, Any]) -> PointModel:
+    """Load the model the pointer node's parameters name (config/point.yaml, section ``molmo_pointer``: backend,
+    model, device, dtype, server_url ...); ModelUnavailableError with the reason when it cannot be loaded."""
+    common = {"max_new_tokens": p["max_new_tokens"]}
+    if p["backend"] == "openai":
+        return load_point_model(
+            "openai",
+            p["model"],
+            base_url=p["server_url"],
+            api_key_env=p["api_key_env"],
+            timeout_s=p["request_timeout_s"],
+            max_retries=p["max_retries"],
+            **common,
+        )
+    return load_point_model(
+        "transformers",
+        p["model"] or "default",
+        device=p["device"],
+        dtype=p["dtype"],
+        trust_remote_code=p["trust_remote_code"],
+        **common,
+    )
 
 
 def _check_opts(backend: str, opts: dict[str, Any], allowed: set[str]) -> None:

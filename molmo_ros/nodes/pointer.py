@@ -33,9 +33,9 @@ from molmo_ros.conversions.point_messages import (
 from molmo_ros.conversions.stamps import stamp_ns, time_msg
 from molmo_ros.errors import ErrorCode, MolmoRosError, TransformError
 from molmo_ros.geometry import RigidTransform
-from molmo_ros.models import PointModel
+from molmo_ros.models import PointModel, load_from_parameters
 from molmo_ros.nodes.parameters import current_values, declare_from_config, validating_callback
-from molmo_ros.nodes.pointer_parameters import DESCRIPTIONS, LIVE, model_from_parameters, validate_parameters
+from molmo_ros.nodes.pointer_parameters import DESCRIPTIONS, LIVE, validate_parameters
 from molmo_ros.nodes.runner import run_node
 from molmo_ros.pointing import validate_query
 from molmo_ros.pointing.drawing import draw_points
@@ -117,7 +117,7 @@ class PointerNode(LifecycleNode):
         p = self._p
         start = time.perf_counter()
         try:
-            self._model = model_from_parameters(p)
+            self._model = load_from_parameters(p)
         except MolmoRosError as err:
             self.get_logger().error(f"cannot load the model: {err}")
             return TransitionCallbackReturn.FAILURE

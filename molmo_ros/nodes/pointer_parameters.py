@@ -1,12 +1,13 @@
 """The pointer node's parameters (plain Python): their descriptions, which apply at once, their validation, and
-the model they load. Defaults: config/point.yaml (section ``molmo_pointer``)."""
+the model they load (:func:`molmo_ros.models.load_from_parameters`). Defaults: config/point.yaml
+(section ``molmo_pointer``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from molmo_ros.geometry import RigidTransform
-from molmo_ros.models import BACKENDS, PointModel, load_point_model
+from molmo_ros.models import BACKENDS
 
 DESCRIPTIONS = {
     "backend": "model backend: transformers (in-process) or openai (OpenAI-compatible server, e.g. vLLM)",
@@ -73,26 +74,3 @@ def validate_parameters(values: dict[str, Any]) -> None:
     if len(values["static_transform"]) != 7:
         raise ValueError("static_transform must be [x, y, z, qx, qy, qz, qw]")
     RigidTransform.from_xyz_quat(values["static_transform"][:3], values["static_transform"][3:], "a", "b")
-
-
-def model_from_parameters(p: dict[str, Any]) -> PointModel:
-    """Load the model the parameters name (MolmoRosError with the reason when it cannot be loaded)."""
-    common = {"max_new_tokens": p["max_new_tokens"]}
-    if p["backend"] == "openai":
-        return load_point_model(
-            "openai",
-            p["model"],
-            base_url=p["server_url"],
-            api_key_env=p["api_key_env"],
-            timeout_s=p["request_timeout_s"],
-            max_retries=p["max_retries"],
-            **common,
-        )
-    return load_point_model(
-        "transformers",
-        p["model"] or "default",
-        device=p["device"],
-        dtype=p["dtype"],
-        trust_remote_code=p["trust_remote_code"],
-        **common,
-    )
