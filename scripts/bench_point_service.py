@@ -66,7 +66,7 @@ def main() -> int:
 
     import rclpy
     from rclpy.executors import MultiThreadedExecutor
-    from rclpy.qos import qos_profile_sensor_data
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import CameraInfo, Image
 
     from molmo_ros.conversions import numpy_to_image
@@ -87,7 +87,7 @@ def main() -> int:
     executor.add_node(node)
     threading.Thread(target=executor.spin, daemon=True).start()
 
-    qos = qos_profile_sensor_data
+    qos = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)  # as the simulation publishes
     rgb_pub = node.create_publisher(Image, "/camera/color/image_raw", qos)
     depth_pub = node.create_publisher(Image, "/camera/depth/image_raw", qos)
     info_pub = node.create_publisher(CameraInfo, "/camera/camera_info", qos)

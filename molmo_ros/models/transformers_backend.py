@@ -10,7 +10,8 @@ Two families:
   ``trust_remote_code=True`` is passed explicitly; its own ``processor.process`` and
   ``model.generate_from_batch`` are used as in its model card.
 
-Decoding is greedy with a bounded ``max_new_tokens``; inference runs under ``torch.inference_mode()``.
+(A little over 400 lines: the two families' loading and generation paths belong together.) Decoding is greedy
+with a bounded ``max_new_tokens``; inference runs under ``torch.inference_mode()``.
 Defaults: bf16 on CUDA (fp16 where the GPU has no bf16), fp32 on the CPU; the attention implementation is
 ``flash_attention_2`` on CUDA when the ``flash_attn`` package is installed, else ``sdpa``, else ``eager``.
 """

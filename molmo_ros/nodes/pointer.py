@@ -85,10 +85,11 @@ class PointerNode(LifecycleNode):
             self.get_logger().error(f"invalid parameters: {err}")
             return TransitionCallbackReturn.FAILURE
         p = self._p
-        self._sync = FrameSynchronizer(slop_ns=int(p["sync_slop_s"] * 1e9))
+        self._sync = FrameSynchronizer(slop_ns=int(p["sync_slop_s"] * 1e9), history=p["sync_history"])
         self._gate = RequestGate(max_waiting=p["queue_size"])
+        # Two per stream: a colour image and its depth image may arrive back to back.
         qos = QoSProfile(
-            history=HistoryPolicy.KEEP_LAST, depth=1, reliability=RELIABILITY[p["image_reliability"]]
+            history=HistoryPolicy.KEEP_LAST, depth=2, reliability=RELIABILITY[p["image_reliability"]]
         )
         group = self._camera_group
         self._entities = [

@@ -24,6 +24,7 @@ DESCRIPTIONS = {
     "depth_topic": "depth image topic (sensor_msgs/Image: 16UC1 millimetres or 32FC1 metres)",
     "camera_info_topic": "sensor_msgs/CameraInfo of the colour camera (depth registered to it)",
     "sync_slop_s": "largest stamp difference between a paired colour and depth image, seconds",
+    "sync_history": "messages of each camera stream searched for a colour/depth pair",
     "image_reliability": "QoS reliability of the camera subscriptions: best_effort or reliable",
     "stale_frame_s": "refuse frames older than this, seconds; 0 disables the check",
     "target_frame": "frame of the returned 3D points",
@@ -63,7 +64,7 @@ def validate_parameters(values: dict[str, Any]) -> None:
         raise ValueError(f"depth_window must be a positive odd number of pixels, got {window}")
     if not 0 <= values["min_depth_m"] < values["max_depth_m"]:
         raise ValueError("need 0 <= min_depth_m < max_depth_m")
-    for name in ("max_new_tokens", "max_query_chars"):
+    for name in ("max_new_tokens", "max_query_chars", "sync_history"):
         if values[name] < 1:
             raise ValueError(f"{name} must be >= 1, got {values[name]}")
     for name in ("queue_size", "max_retries", "stale_frame_s", "sync_slop_s"):

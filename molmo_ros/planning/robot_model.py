@@ -120,6 +120,9 @@ class RobotModel:
     ) -> np.ndarray | None:
         """Damped least squares on the tool frame's Jacobian (pinocchio), starting at `q_full`.
 
+        Why not pink (pinocchio's IK library): it solves one velocity-level QP step per call and needs a QP
+        solver package; reaching one pose within joint limits is this short loop on pinocchio's Jacobian.
+
         Returns the full configuration reaching the pose within `tolerance` (m, rad) inside the joint limits,
         or None.
         """

@@ -1,8 +1,10 @@
 """The latest synchronised RGB-D pair from three camera streams (colour, depth, CameraInfo).
 
-Plain Python, fed by the camera node's callbacks: every message replaces the previous one of its stream, so
-the model always sees the newest pair and never a backlog. Colour and depth are paired when their stamps
-differ by at most ``slop_ns`` (approximate synchronisation, as message_filters does, without a queue).
+Plain Python, fed by the camera node's callbacks. Each stream keeps its last few messages (``history``), and
+the newest colour image that has a depth image within ``slop_ns`` of its stamp is paired with it (approximate
+synchronisation, as message_filters does): a depth image that arrives after the next colour image still
+pairs with its own colour image, so a late or dropped message costs one frame, not the pair. The model always
+sees the newest pair and never a backlog.
 The values are kept as they arrive (messages, typically) and converted only when a query needs them, so
 ingesting a 30 Hz camera costs little more than receiving it.
 """
@@ -10,6 +12,7 @@ ingesting a 30 Hz camera costs little more than receiving it.
 from __future__ import annotations
 
 import threading
+from collections import deque
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -63,24 +66,26 @@ class FrameSynchronizer(Generic[T]):
     Thread-safe: the camera callbacks call ``add_*`` while service callbacks call ``latest``.
     """
 
-    def __init__(self, slop_ns: int) -> None:
+    def __init__(self, slop_ns: int, history: int = 4) -> None:
         if slop_ns < 0:
             raise ValueError(f"slop_ns must be >= 0, got {slop_ns}")
+        if history < 1:
+            raise ValueError(f"history must be >= 1, got {history}")
         self.slop_ns = slop_ns
         self._lock = threading.Lock()
-        self._rgb: Stamped[T] | None = None
-        self._depth: Stamped[T] | None = None
+        self._rgbs: deque[Stamped[T]] = deque(maxlen=history)
+        self._depths: deque[Stamped[T]] = deque(maxlen=history)
         self._camera_info: object | None = None
         self._pair: tuple[Stamped[T], Stamped[T]] | None = None
 
     def add_rgb(self, stamped: Stamped[T]) -> None:
         with self._lock:
-            self._rgb = stamped
+            self._rgbs.append(stamped)
             self._try_pair()
 
     def add_depth(self, stamped: Stamped[T]) -> None:
         with self._lock:
-            self._depth = stamped
+            self._depths.append(stamped)
             self._try_pair()
 
     def set_camera_info(self, camera_info: object) -> None:
@@ -88,9 +93,13 @@ class FrameSynchronizer(Generic[T]):
             self._camera_info = camera_info
 
     def _try_pair(self) -> None:
-        rgb, depth = self._rgb, self._depth
-        if rgb is not None and depth is not None and abs(rgb.stamp_ns - depth.stamp_ns) <= self.slop_ns:
-            self._pair = (rgb, depth)
+        """Pair the last-arrived colour image that has a depth image within the slop. By arrival, not stamp:
+        a camera or simulator that restarts its clock must not leave an old pair in place for ever."""
+        for rgb in reversed(self._rgbs):
+            close = [d for d in self._depths if abs(d.stamp_ns - rgb.stamp_ns) <= self.slop_ns]
+            if close:
+                self._pair = (rgb, min(close, key=lambda d: abs(d.stamp_ns - rgb.stamp_ns)))
+                return
 
     @property
     def paired_stamp_ns(self) -> int | None:
@@ -105,7 +114,9 @@ class FrameSynchronizer(Generic[T]):
         STALE_FRAME (older than `max_age_s`; `max_age_s` <= 0 disables the check).
         """
         with self._lock:
-            pair, rgb, depth, info = self._pair, self._rgb, self._depth, self._camera_info
+            pair, info = self._pair, self._camera_info
+            rgb = self._rgbs[-1] if self._rgbs else None
+            depth = self._depths[-1] if self._depths else None
         if pair is None:
             raise MolmoRosError(self._why_no_pair(rgb, depth), ErrorCode.NO_FRAME)
         if info is None:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import rclpy
 from rclpy.executors import MultiThreadedExecutor
-from rclpy.qos import qos_profile_sensor_data
+from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 
 from molmo_ros.conversions import numpy_to_image
@@ -106,12 +106,13 @@ def call(client: object, request: object, timeout_s: float = 30.0) -> object:
 
 
 class CameraRig:
-    """Publishes colour, depth and CameraInfo the way a ROS camera driver does (sensor-data QoS)."""
+    """Publishes colour, depth and CameraInfo as a camera driver does, with the QoS the pointer node
+    subscribes with by default (reliable; config/point.yaml)."""
 
     def __init__(self, node: object, frame_id: str = "camera_color_optical_frame") -> None:
         self.node = node
         self.frame_id = frame_id
-        qos = qos_profile_sensor_data
+        qos = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)
         self.rgb_pub = node.create_publisher(Image, "/camera/color/image_raw", qos)
         self.depth_pub = node.create_publisher(Image, "/camera/depth/image_raw", qos)
         self.info_pub = node.create_publisher(CameraInfo, "/camera/camera_info", qos)

@@ -84,3 +84,33 @@ def test_a_frame_from_another_clock_says_so():
     with pytest.raises(MolmoRosError, match="use_sim_time") as info:
         sync.latest(1_795_000_000 * 10**9, 2.0)  # wall clock
     assert info.value.code == ErrorCode.STALE_FRAME
+
+
+def test_a_depth_image_that_arrives_after_the_next_colour_image_still_pairs():
+    sync = FrameSynchronizer(slop_ns=5_000_000, history=4)
+    sync.set_camera_info("info")
+    sync.add_rgb(Stamped(100_000_000, "cam", "rgb1"))
+    sync.add_rgb(Stamped(200_000_000, "cam", "rgb2"))  # depth 1 is late (reliable delivery, a busy machine)
+    sync.add_depth(Stamped(100_000_000, "cam", "depth1"))
+    pair = sync.latest(now_ns=210_000_000, max_age_s=1.0)
+    assert (pair.rgb.value, pair.depth.value) == ("rgb1", "depth1")
+    sync.add_depth(Stamped(200_000_000, "cam", "depth2"))
+    pair = sync.latest(now_ns=210_000_000, max_age_s=1.0)
+    assert (pair.rgb.value, pair.depth.value) == ("rgb2", "depth2")
+    # A repeated old depth image does not replace the pair of the last colour image ...
+    sync.add_depth(Stamped(100_000_000, "cam", "depth1-again"))
+    assert sync.latest(now_ns=210_000_000, max_age_s=1.0).rgb.value == "rgb2"
+    # ... but a camera whose clock started again is followed (pairing goes by arrival, not by stamp).
+    sync.add_rgb(Stamped(10_000_000, "cam", "rgb-restarted"))
+    sync.add_depth(Stamped(10_000_000, "cam", "depth-restarted"))
+    assert sync.latest(now_ns=20_000_000, max_age_s=1.0).rgb.value == "rgb-restarted"
+
+
+def test_with_a_history_of_one_a_late_depth_image_is_lost():
+    sync = FrameSynchronizer(slop_ns=5_000_000, history=1)
+    sync.add_rgb(Stamped(100_000_000, "cam", "rgb1"))
+    sync.add_rgb(Stamped(200_000_000, "cam", "rgb2"))
+    sync.add_depth(Stamped(100_000_000, "cam", "depth1"))
+    assert sync.paired_stamp_ns is None
+    with pytest.raises(ValueError, match="history"):
+        FrameSynchronizer(slop_ns=0, history=0)
