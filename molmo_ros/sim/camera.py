@@ -189,6 +189,8 @@ def _shutdown(worker: ThreadPoolExecutor, state: dict[str, mujoco.Renderer | Non
 
     try:
         worker.submit(close).result()
+    except RuntimeError:
+        pass  # the interpreter is exiting and takes no new work: the context goes with the process
     finally:
         worker.shutdown(wait=True)
 

@@ -6,35 +6,13 @@ the README's steps in a temporary workspace, with the .venv's colcon and ROS whe
 distribution (the CMake arguments below are what the wheels need and a distribution does not).
 """
 
-import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-VENV = ROOT / ".venv"
-COLCON = VENV / "bin" / "colcon"
+from support.workspace import COLCON, VENV, build, colcon, make_workspace
 
 pytestmark = pytest.mark.skipif(not COLCON.exists(), reason="colcon is not installed in .venv")
-
-IGNORED = shutil.ignore_patterns(".venv", ".git", "build", "install", "log", "__pycache__", "*.egg-info")
-
-
-def make_workspace(tmp_path: Path) -> Path:
-    """README steps: clone into src/molmo_ros, then link the nested interface package next to it."""
-    workspace = tmp_path / "molmo_ws"
-    src = workspace / "src"
-    src.mkdir(parents=True)
-    shutil.copytree(ROOT, src / "molmo_ros", ignore=IGNORED)
-    (src / "molmo_ros_interfaces").symlink_to(Path("molmo_ros") / "molmo_ros_interfaces")
-    return workspace
-
-
-def colcon(workspace: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(COLCON), *args], cwd=workspace, capture_output=True, text=True, timeout=900, check=False
-    )
 
 
 def test_colcon_discovers_both_packages(tmp_path):
@@ -60,13 +38,7 @@ def test_without_the_link_colcon_misses_the_interfaces(tmp_path):
 @pytest.mark.slow
 def test_colcon_builds_both_and_the_install_space_works(tmp_path):
     workspace = make_workspace(tmp_path)
-    built = colcon(
-        workspace,
-        "build",
-        "--cmake-args",
-        f"-DPython3_EXECUTABLE={VENV / 'bin' / 'python'}",
-        f"-DCMAKE_PREFIX_PATH={VENV}",
-    )
+    built = build(workspace)
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
     install = workspace / "install"
     assert (install / "molmo_ros" / "lib" / "molmo_ros" / "molmo-ros").exists()
