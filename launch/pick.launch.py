@@ -1,7 +1,7 @@
 """Launch the pick: the pointer node (/molmo/point), the pick node (/molmo/pick) and optionally a simulation.
 
     ros2 launch molmo_ros pick.launch.py sim:=mujoco
-    ros2 launch molmo_ros pick.launch.py planner:=moveit sim:=gazebo model:=allenai/Molmo2-8B
+    ros2 launch molmo_ros pick.launch.py planner:=moveit sim:=none model:=allenai/Molmo2-8B
     ros2 launch molmo_ros pick.launch.py sim:=mujoco point_source:=oracle
     ros2 launch molmo_ros pick.launch.py sim:=none rgb_topic:=/camera/color/image_raw static_transform:="[...]"
 
@@ -17,8 +17,6 @@ static_transform.
 import os
 
 import yaml
-from launch.actions import IncludeLaunchDescription
-from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch_ros.actions import Node
 
 from molmo_ros.bringup.graph import pick_graph
@@ -31,7 +29,7 @@ ARGUMENTS = {
     "point_source": "model (the pointer node) or oracle (the simulation's ground truth)",
     "planner": "embedded or moveit",
     "planner_preset": "preset of config/planners.yaml",
-    "sim": "none, mujoco or gazebo",
+    "sim": "mujoco or none (gazebo is refused: its gripper is not the service the pick closes)",
     "seed": "simulation: scene seed",
     "rgb_topic": "colour image topic",
     "depth_topic": "depth image topic",
@@ -51,9 +49,6 @@ def launch_setup(context, *args, **kwargs):
     share = package_share()
     sim = values["sim"] or "none"
     actions = []
-    if sim == "gazebo":
-        gazebo = share / "launch" / "sim_gazebo.launch.py"
-        actions.append(IncludeLaunchDescription(PythonLaunchDescriptionSource(str(gazebo))))
     use_sim_time = yaml.safe_load(values["use_sim_time"]) if values["use_sim_time"] else None
     nodes = pick_graph(
         sim,

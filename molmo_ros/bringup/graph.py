@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-SIMS = ("none", "mujoco", "gazebo")
+SIMS = ("none", "mujoco")
 POINT_SOURCES = ("model", "oracle")
 
 
@@ -64,7 +64,9 @@ def pick_graph(
     """The nodes of a pick (see the module docstring).
 
     Args:
-        sim: "mujoco" (the bridge node is part of the graph), "gazebo" (started by its own launch file) or "none".
+        sim: "mujoco" (the bridge node is part of the graph) or "none" (a real robot and camera, or a
+            simulator started separately). Not "gazebo": its world has no gripper service the pick node can
+            close (the Gazebo gripper is a std_msgs/Float64 position topic), so a Gazebo pick could not grasp.
         point_source: "model" (the pointer node) or "oracle" (ground truth; needs a simulation).
         static_transform: the camera's optical frame in the planning frame; default with sim="mujoco": the
             simulator's camera (:func:`sim_camera`), else the YAML's (or tf).
@@ -74,6 +76,12 @@ def pick_graph(
     Raises:
         ValueError: an unknown sim or point source, or the oracle without a simulation.
     """
+    if sim == "gazebo":
+        raise ValueError(
+            "sim:=gazebo is not part of the pick: the Gazebo world's gripper is a std_msgs/Float64 position "
+            "topic, not the std_srvs/SetBool service the pick node closes; start sim_gazebo.launch.py on its own "
+            "for the camera and the arm, or use sim:=mujoco"
+        )
     if sim not in SIMS:
         raise ValueError(f"sim must be one of {SIMS}, not {sim!r}")
     if point_source not in POINT_SOURCES:

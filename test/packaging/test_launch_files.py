@@ -95,13 +95,14 @@ def test_the_pick_graph_on_a_real_camera_keeps_the_yaml_camera_pose(launch_env):
     assert pick["static_transform"] == defaults("pick.yaml", "molmo_pick")["static_transform"]
 
 
-def test_a_bad_argument_is_refused_with_the_reason(launch_env):
+@pytest.mark.parametrize(("sim", "reason"), [("webots", "sim must be one of"), ("gazebo", "SetBool service")])
+def test_a_bad_argument_is_refused_with_the_reason(launch_env, sim, reason):
     run = subprocess.run(
         [sys.executable, str(ROOT / "test" / "support" / "launch_probe.py"), str(LAUNCH / "pick.launch.py"),
-         json.dumps({"sim": "webots"})],
+         json.dumps({"sim": sim})],
         env=launch_env, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
-    assert run.returncode != 0 and "sim must be one of" in run.stderr
+    assert run.returncode != 0 and reason in run.stderr
 
 
 def test_the_simulation_and_pointer_launch_files(launch_env):
