@@ -17,6 +17,7 @@ static_transform.
 import os
 
 import yaml
+from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
 from launch_ros.actions import Node
 
 from molmo_ros.bringup.graph import pick_graph
@@ -50,6 +51,11 @@ def launch_setup(context, *args, **kwargs):
     sim = values["sim"] or "none"
     actions = []
     use_sim_time = yaml.safe_load(values["use_sim_time"]) if values["use_sim_time"] else None
+    try:  # the arm's links on /tf where the package is installed (a ROS distribution)
+        get_package_share_directory("robot_state_publisher")
+        state_publisher = True
+    except PackageNotFoundError:
+        state_publisher = False
     nodes = pick_graph(
         sim,
         values["point_source"] or "model",
@@ -60,9 +66,11 @@ def launch_setup(context, *args, **kwargs):
         planning_frame=values["planning_frame"] or None,
         use_sim_time=use_sim_time,
         mujoco_gl=os.environ.get("MUJOCO_GL", "egl"),
+        robot_state_publisher=state_publisher,
     )
     for spec in nodes:
-        parameters = [str(share / "config" / spec.config_file), spec.overrides]
+        parameters = [str(share / "config" / spec.config_file)] if spec.config_file else []
+        parameters.append(spec.overrides)
         if spec.name == "molmo_pick" and spec.overrides.get("planner") == "moveit":
             from moveit_configs_utils import MoveItConfigsBuilder
 
@@ -70,7 +78,7 @@ def launch_setup(context, *args, **kwargs):
             parameters.insert(1, moveit_config.to_dict())
         actions.append(
             Node(
-                package="molmo_ros",
+                package=spec.package,
                 executable=spec.executable,
                 name=spec.name,
                 output="screen",

@@ -22,8 +22,9 @@ class NodeSpec:
     """One node of a graph.
 
     name: node name (also its section in `config_file`); executable: console script (launch);
-    node_class: ``module:Class`` (in-process); config_file: config/<file> with its defaults;
-    overrides: parameter values over the file; env: extra environment for its process.
+    node_class: ``module:Class`` (in-process; "" for another package's node, which only launch starts);
+    config_file: config/<file> with its defaults ("" for none); overrides: parameter values over the file;
+    env: extra environment for its process; package: the ROS package of the executable.
     """
 
     name: str
@@ -32,6 +33,7 @@ class NodeSpec:
     config_file: str
     overrides: dict[str, Any] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
+    package: str = "molmo_ros"
 
     def load_class(self) -> type:
         module, _, name = self.node_class.partition(":")
@@ -60,6 +62,7 @@ def pick_graph(
     planning_frame: str | None = None,
     use_sim_time: bool | None = None,
     mujoco_gl: str = "egl",
+    robot_state_publisher: bool = False,
 ) -> list[NodeSpec]:
     """The nodes of a pick (see the module docstring).
 
@@ -72,6 +75,8 @@ def pick_graph(
             simulator's camera (:func:`sim_camera`), else the YAML's (or tf).
         planning_frame: frame of targets and plans; default with sim="mujoco": the simulation's world frame.
         use_sim_time: default true with a simulation.
+        robot_state_publisher: with sim="mujoco", add robot_state_publisher (the arm's links on /tf from the
+            simulation's joint states, from the same URDF); launch passes True where the package is installed.
 
     Raises:
         ValueError: an unknown sim or point source, or the oracle without a simulation.
@@ -105,6 +110,20 @@ def pick_graph(
                 "sim.yaml",
                 {**(sim_overrides or {}), **common},
                 {"MUJOCO_GL": mujoco_gl},
+            )
+        )
+    if sim == "mujoco" and robot_state_publisher:
+        from molmo_ros.planning.description import panda_urdf_path
+
+        description = {"robot_description": panda_urdf_path().read_text(), **common}
+        nodes.append(
+            NodeSpec(
+                "robot_state_publisher",
+                "robot_state_publisher",
+                "",
+                "",
+                description,
+                package="robot_state_publisher",
             )
         )
     if point_source == "oracle":

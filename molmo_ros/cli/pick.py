@@ -122,7 +122,9 @@ class PickSession:
             pick_overrides=pick_overrides,
         )
         self.nodes: list[Any] = [
-            spec.load_class()(context=context, parameter_overrides=params(spec.overrides)) for spec in specs
+            spec.load_class()(context=context, parameter_overrides=params(spec.overrides))
+            for spec in specs
+            if spec.node_class  # another package's node (robot_state_publisher) runs only under launch
         ]
         self.bridge, self.pointer, self.pick_node = self.nodes
         self.client = rclpy.create_node(

@@ -44,3 +44,20 @@ def camera_info_msg(intrinsics: Any, header: Any) -> Any:
     info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
     info.p = [k.fx, 0.0, k.cx, 0.0, 0.0, k.fy, k.cy, 0.0, 0.0, 0.0, 1.0, 0.0]
     return info
+
+
+def transform_stamped_msg(transform: Any, stamp: Any) -> Any:
+    """geometry_msgs/TransformStamped of a :class:`molmo_ros.geometry.RigidTransform` (child in parent)."""
+    from geometry_msgs.msg import TransformStamped
+
+    msg = TransformStamped()
+    msg.header.stamp, msg.header.frame_id, msg.child_frame_id = (
+        stamp,
+        transform.parent_frame,
+        transform.child_frame,
+    )
+    translation, quat = transform.as_xyz_quat()
+    t, r = msg.transform.translation, msg.transform.rotation
+    t.x, t.y, t.z = (float(v) for v in translation)
+    r.x, r.y, r.z, r.w = (float(v) for v in quat)
+    return msg

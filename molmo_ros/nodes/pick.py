@@ -34,12 +34,12 @@ from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_srvs.srv import SetBool
 from trajectory_msgs.msg import JointTrajectory as JointTrajectoryMsg
 
-from molmo_ros.capabilities import has_module
 from molmo_ros.errors import ErrorCode, MolmoRosError
 from molmo_ros.geometry import RigidTransform
 from molmo_ros.nodes.parameters import current_values, declare_from_config, validating_callback
 from molmo_ros.nodes.pick_io import RosPickIO, SensorCache
 from molmo_ros.nodes.runner import run_node
+from molmo_ros.nodes.transforms import tf_listener, validate_transform_source
 from molmo_ros.planning import config as planner_config
 from molmo_ros.planning.pick_task import PickReport, PickTaskSettings, run_pick
 from molmo_ros_interfaces.action import Pick
@@ -62,7 +62,8 @@ DESCRIPTIONS = {
     "trajectory_topic": "trajectory_msgs/JointTrajectory topic of the arm controller",
     "gripper_service": "std_srvs/SetBool service: true closes the gripper, false opens it",
     "planning_frame": "frame of targets, grasps and plans (the robot base)",
-    "static_transform": "without tf2: camera optical frame in planning_frame as [x, y, z, qx, qy, qz, qw]",
+    "static_transform": "camera optical frame in planning_frame as [x, y, z, qx, qy, qz, qw] (static source)",
+    "transform_source": "camera pose in planning_frame from tf (tf2), static (static_transform) or auto",
     "workspace_min_radius": "targets closer than this to the base axis are unreachable, meters",
     "workspace_max_radius": "targets farther than this from the base axis are unreachable, meters",
     "workspace_min_z": "lowest target height, meters",
@@ -79,8 +80,8 @@ DESCRIPTIONS = {
 }
 # Read when the node starts (subscriptions, clients, the planner); every other parameter is read per goal.
 AT_START = frozenset(
-    {"planner", "planner_preset", "point_service", "depth_topic", "camera_info_topic", "image_reliability",
-     "joint_states_topic", "trajectory_topic", "gripper_service"}
+    {"planner", "planner_preset", "point_service", "transform_source", "depth_topic", "camera_info_topic",
+     "image_reliability", "joint_states_topic", "trajectory_topic", "gripper_service"}
 )  # fmt: skip
 RELIABILITY = {"best_effort": ReliabilityPolicy.BEST_EFFORT, "reliable": ReliabilityPolicy.RELIABLE}
 
@@ -92,6 +93,7 @@ def validate_parameters(values: dict[str, Any]) -> None:
     planner_config.load_preset(values["planner"], values["planner_preset"])
     if values["image_reliability"] not in RELIABILITY:
         raise ValueError(f"image_reliability must be one of {sorted(RELIABILITY)}")
+    validate_transform_source(values["transform_source"])
     if len(values["static_transform"]) != 7:
         raise ValueError("static_transform must be [x, y, z, qx, qy, qz, qw]")
     RigidTransform.from_xyz_quat(values["static_transform"][:3], values["static_transform"][3:], "a", "b")
@@ -131,12 +133,7 @@ class PickNode(Node):
         self.create_subscription(
             JointState, p["joint_states_topic"], self.sensors.on_joints, 10, callback_group=sensors
         )
-        tf_buffer = None
-        if has_module("tf2_ros"):
-            import tf2_ros
-
-            tf_buffer = tf2_ros.Buffer()
-            self._tf_listener = tf2_ros.TransformListener(tf_buffer, self)
+        tf_buffer, self._tf_listener = tf_listener(self, p["transform_source"])
         self._io_endpoints = (
             self.create_client(Point, p["point_service"], callback_group=clients),
             self.create_client(SetBool, p["gripper_service"], callback_group=clients),

@@ -37,6 +37,7 @@ from molmo_ros.models import PointModel, load_from_parameters
 from molmo_ros.nodes.parameters import current_values, declare_from_config, validating_callback
 from molmo_ros.nodes.pointer_parameters import DESCRIPTIONS, LIVE, validate_parameters
 from molmo_ros.nodes.runner import run_node
+from molmo_ros.nodes.transforms import tf_listener
 from molmo_ros.pointing import validate_query
 from molmo_ros.pointing.drawing import draw_points
 from molmo_ros.pointing.frames import FrameSynchronizer, RgbdFrame, Stamped
@@ -102,15 +103,14 @@ class PointerNode(LifecycleNode):
         ]
         self._annotated_pub = self.create_lifecycle_publisher(Image, "~/annotated_image", 1)
         self._marker_pub = self.create_lifecycle_publisher(MarkerArray, "~/markers", 1)
-        if has_module("tf2_ros"):
-            import tf2_ros
-
-            self._tf_buffer = tf2_ros.Buffer()
-            self._entities.append(tf2_ros.TransformListener(self._tf_buffer, self))
-            self.get_logger().info("transforms from tf2")
+        self._tf_buffer, listener = tf_listener(self, p["transform_source"])
+        if listener is not None:
+            self._entities.append(listener)
+            self.get_logger().info("camera pose from tf2")
         else:
             self.get_logger().info(
-                f"tf2_ros not installed: 3D points use static_transform into {p['target_frame']!r}"
+                f"camera pose from static_transform into {p['target_frame']!r} "
+                f"(transform_source {p['transform_source']!r}; tf2_ros installed: {has_module('tf2_ros')})"
             )
         return TransitionCallbackReturn.SUCCESS
 
@@ -226,8 +226,9 @@ class PointerNode(LifecycleNode):
             return self._lookup_tf(target, frame)
         if target != self._p["target_frame"]:
             raise TransformError(
-                f"cannot transform into {target!r}: tf2_ros is not installed and the static transform "
-                f"goes from {frame.frame_id!r} to {self._p['target_frame']!r} only"
+                f"cannot transform into {target!r}: the camera pose comes from static_transform, which goes "
+                f"from {frame.frame_id!r} to {self._p['target_frame']!r} only (transform_source "
+                f"{self._p['transform_source']!r})"
             )
         xyzq = self._p["static_transform"]
         return RigidTransform.from_xyz_quat(xyzq[:3], xyzq[3:], target, frame.frame_id)

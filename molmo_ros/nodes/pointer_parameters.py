@@ -8,6 +8,7 @@ from typing import Any
 
 from molmo_ros.geometry import RigidTransform
 from molmo_ros.models import BACKENDS
+from molmo_ros.nodes.transforms import validate_transform_source
 
 DESCRIPTIONS = {
     "backend": "model backend: transformers (in-process) or openai (OpenAI-compatible server, e.g. vLLM)",
@@ -28,6 +29,7 @@ DESCRIPTIONS = {
     "image_reliability": "QoS reliability of the camera subscriptions: best_effort or reliable",
     "stale_frame_s": "refuse frames older than this, seconds; 0 disables the check",
     "target_frame": "frame of the returned 3D points",
+    "transform_source": "camera pose in target_frame from tf (tf2), static (static_transform) or auto",
     "static_transform": "without tf2: camera optical frame in target_frame as [x, y, z, qx, qy, qz, qw]",
     "depth_window": "side of the square window for the median depth at a point, pixels (odd)",
     "min_depth_m": "smallest valid depth, metres",
@@ -72,6 +74,7 @@ def validate_parameters(values: dict[str, Any]) -> None:
             raise ValueError(f"{name} must be >= 0, got {values[name]}")
     if values["request_timeout_s"] <= 0:
         raise ValueError("request_timeout_s must be > 0")
+    validate_transform_source(values["transform_source"])
     if len(values["static_transform"]) != 7:
         raise ValueError("static_transform must be [x, y, z, qx, qy, qz, qw]")
     RigidTransform.from_xyz_quat(values["static_transform"][:3], values["static_transform"][3:], "a", "b")

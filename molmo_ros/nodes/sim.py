@@ -11,6 +11,9 @@ the state, so the physics never waits for the slow CPU renderer in real-time mod
 a third; all share one lock around the simulator. Simulated time never jumps back: a reset continues the
 clock where the previous scene stopped.
 
+With tf2_ros (a ROS distribution) the camera's mounting goes on ``/tf_static``; the arm's links come from
+robot_state_publisher, which ``pick.launch.py`` starts beside this node where it is installed.
+
 Parameters and their defaults: config/sim.yaml (section ``sim_bridge``). Scene parameters (seed, sizes,
 camera, physics) take effect at the next reset; rates and the real-time factor at once; names at start.
 """
@@ -34,8 +37,9 @@ from std_msgs.msg import Header
 from std_srvs.srv import SetBool
 from trajectory_msgs.msg import JointTrajectory as JointTrajectoryMsg
 
+from molmo_ros.capabilities import has_module
 from molmo_ros.conversions import numpy_to_image
-from molmo_ros.conversions.scene import camera_info_msg, to_pose, to_scene_object
+from molmo_ros.conversions.scene import camera_info_msg, to_pose, to_scene_object, transform_stamped_msg
 from molmo_ros.conversions.stamps import stamp_seconds, time_from_seconds
 from molmo_ros.conversions.trajectory import from_trajectory_msg
 from molmo_ros.errors import ErrorCode, MolmoRosError
@@ -103,12 +107,25 @@ class SimBridgeNode(Node):
         self.create_service(GetSceneState, config.state_service, self._on_state, callback_group=commands)
         self.create_timer(_PHYSICS_PERIOD, self._on_physics, callback_group=physics, clock=wall)
         self.create_timer(_CAMERA_POLL_PERIOD, self._on_camera, callback_group=camera, clock=wall)
+        self._static_tf = None
+        if has_module("tf2_ros"):  # a ROS distribution: the camera's mounting on /tf_static
+            import tf2_ros
+
+            self._static_tf = tf2_ros.StaticTransformBroadcaster(self)
+            self._publish_camera_mount()
         self.get_logger().info(
             f"simulating seed {config.seed} ({', '.join(self.sim.layout.names())}); camera "
             f"{config.image_width}x{config.image_height} at {config.camera_rate:g} Hz on {config.color_topic}"
         )
 
     # ----------------------------------------------------------------------------------------- helpers
+    def _publish_camera_mount(self) -> None:
+        """The camera's optical frame in the world frame on /tf_static (again after a reset: it may move)."""
+        if self._static_tf is not None:
+            self._static_tf.sendTransform(
+                transform_stamped_msg(self.sim.camera_pose, self._header(0.0, "").stamp)
+            )
+
     def _config(self, **overrides: Any) -> SimConfig:
         values = current_values(self, self._names)
         values.update(overrides)
@@ -231,6 +248,7 @@ class SimBridgeNode(Node):
                 sim = Simulator(config)
                 self.sim.close()
                 self.sim = sim
+                self._publish_camera_mount()
                 # The new scene's settling time is not shown: its t = settle_time continues the old clock.
                 self._time_offset = offset - sim.time
                 self._pending, self._anchor = None, None

@@ -139,3 +139,16 @@ def test_a_changed_parameter_applies_to_the_next_goal_and_one_read_at_start_is_r
         pick.set_parameters([Parameter("workspace_max_radius", value=0.78)])
     refused = pick.set_parameters([Parameter("depth_topic", value="/other/depth")])[0]
     assert not refused.successful and "depth_topic" in refused.reason
+
+
+def test_transform_source_tf_without_tf2_is_refused_with_the_reason():
+    from molmo_ros.capabilities import has_module
+    from molmo_ros.config import config_path, node_parameters
+
+    values = node_parameters(config_path("pick.yaml"), "molmo_pick")
+    validate_parameters({**values, "transform_source": "static"})
+    with pytest.raises(ValueError, match="transform_source must be one of"):
+        validate_parameters({**values, "transform_source": "gps"})
+    if not has_module("tf2_ros"):  # here: the wheels have no tf2_ros
+        with pytest.raises(ValueError, match="needs tf2_ros"):
+            validate_parameters({**values, "transform_source": "tf"})

@@ -353,3 +353,22 @@ def test_unusable_camera_info(pointer, rig):
     response = ask(client)
     assert response.error.code == ErrorCode.NO_CAMERA_INFO
     assert "camera info rejected" in response.error.message
+
+
+def test_the_camera_pose_source_is_a_parameter(pointer):
+    from molmo_ros.capabilities import has_module
+
+    assert pointer._tf_buffer is None or has_module("tf2_ros")  # auto: static here, where tf2_ros is absent
+    pointer.trigger_deactivate()
+    pointer.trigger_cleanup()
+    try:
+        bad = pointer.set_parameters([Parameter("transform_source", value="gps")])[0]
+        assert not bad.successful and "transform_source" in bad.reason
+        if not has_module("tf2_ros"):
+            refused = pointer.set_parameters([Parameter("transform_source", value="tf")])[0]
+            assert not refused.successful and "needs tf2_ros" in refused.reason
+        assert pointer.set_parameters([Parameter("transform_source", value="static")])[0].successful
+    finally:
+        pointer.trigger_configure()
+        pointer.trigger_activate()
+    assert pointer._tf_buffer is None
