@@ -6,8 +6,9 @@
     ros2 launch molmo_ros pick.launch.py sim:=none rgb_topic:=/camera/color/image_raw static_transform:="[...]"
 
 Arguments default to "", meaning "keep the YAML's value" (config/point.yaml, config/pick.yaml, config/sim.yaml):
-defaults live in the YAML only. planner:=moveit loads MoveIt's Panda configuration with MoveItConfigsBuilder
-("moveit_resources_panda") and passes it to the pick node, whose moveit_py planner reads it. The nodes and
+defaults live in the YAML only. planner:=moveit builds MoveIt's configuration with MoveItConfigsBuilder
+("moveit_resources_panda", plus config/moveit/moveit_py.yaml) and hands it to the pick process, whose moveit_py
+planner reads it (molmo_ros.planning.moveit_config). The nodes and
 their parameters come from :func:`molmo_ros.bringup.graph.pick_graph`, which `molmo-ros pick` starts in one
 process: with sim:=mujoco the camera pose is the simulator's (computed from config/sim.yaml), so the 3D
 points and the depth image are in the robot base frame without tf2; with a real camera, publish tf or give
@@ -72,10 +73,12 @@ def launch_setup(context, *args, **kwargs):
         parameters = [str(share / "config" / spec.config_file)] if spec.config_file else []
         parameters.append(spec.overrides)
         if spec.name == "molmo_pick" and spec.overrides.get("planner") == "moveit":
-            from moveit_configs_utils import MoveItConfigsBuilder
+            from molmo_ros.planning.moveit_config import global_parameter_file, moveit_config_dict
 
-            moveit_config = MoveItConfigsBuilder("moveit_resources_panda").to_moveit_configs()
-            parameters.insert(1, moveit_config.to_dict())
+            # Scoped /** so that MoveItPy's own node in the pick process reads them too.
+            parameters.insert(
+                0, global_parameter_file(moveit_config_dict(share / "config" / "moveit" / "moveit_py.yaml"))
+            )
         actions.append(
             Node(
                 package=spec.package,

@@ -15,6 +15,12 @@ TABLE = "table"
 _TABLE_EXEMPT = ("panda_link0",)
 
 
+def table_box(table_z: float, padding: float = 0.0) -> Box:
+    """The table as an obstacle: a 3 x 3 x 1 m box whose top is at `table_z` + `padding` (m), in front of the
+    robot (every planner backend puts the same table into its scene)."""
+    return Box(TABLE, np.array([0.3, 0.0, table_z - 0.5 + padding]), np.array([1.5, 1.5, 0.5]))
+
+
 class CollisionWorld:
     """The robot's collision geometry plus the table and box obstacles, with per-motion allowed contacts."""
 
@@ -32,13 +38,7 @@ class CollisionWorld:
         for pair in robot.geometry.collisionPairs:
             geometry.addCollisionPair(pin.CollisionPair(pair.first, pair.second))
         robot_geoms = list(range(len(robot.geometry.geometryObjects)))
-        boxes = [
-            Box(
-                TABLE,
-                np.array([0.3, 0.0, scene.table_z - 0.5 + table_padding]),
-                np.array([1.5, 1.5, 0.5]),
-            )
-        ]
+        boxes = [table_box(scene.table_z, table_padding)]
         boxes += [b.padded(collision_padding) for b in scene.obstacles]
         self.pairs_by_obstacle: dict[str, list[int]] = {}
         for box in boxes:

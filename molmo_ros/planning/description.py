@@ -1,7 +1,8 @@
 """The one robot description: the Franka Panda URDF and SRDF of the `example-robot-data` package.
 
-The simulator (:mod:`molmo_ros.sim.robot` converts the URDF for MuJoCo), the embedded planner and the MoveIt
-backend's tool offset all read these files, so there is no second Panda to drift from. No simulator needed.
+The simulator (:mod:`molmo_ros.sim.robot` converts the URDF for MuJoCo), the embedded planner and
+robot_state_publisher all read these files, so there is no second Panda to drift from. (The moveit_py backend
+plans with MoveIt's own Panda package and takes its tool offset from that.) No simulator needed.
 """
 
 from __future__ import annotations
@@ -9,9 +10,6 @@ from __future__ import annotations
 import importlib.metadata
 import xml.etree.ElementTree as ET
 from pathlib import Path
-
-import numpy as np
-from scipy.spatial.transform import Rotation
 
 from molmo_ros.errors import RobotDescriptionError
 
@@ -79,23 +77,3 @@ def srdf_end_effector_link(srdf: Path, group: str) -> str:
         if ee.get("group") == group or ee.get("parent_group") == group:
             return ee.get("parent_link", "")
     raise KeyError(f"{srdf} has no end effector for group {group!r}")
-
-
-def fixed_transform(urdf: Path, parent: str, child: str) -> tuple[np.ndarray, Rotation]:
-    """Translation (3,) and rotation of link `child` in link `parent`, both on one rigid body of the URDF.
-
-    pinocchio keeps every fixed joint as a frame of its parent joint, so the relative placement of the two
-    frames is the same at every configuration; a pair that a moving joint separates is refused.
-    """
-    import pinocchio as pin
-
-    model = pin.buildModelFromUrdf(str(urdf))
-    ids = []
-    for link in (parent, child):
-        if not model.existFrame(link):
-            raise KeyError(f"{urdf} has no link {link!r}")
-        ids.append(model.getFrameId(link))
-    if model.frames[ids[0]].parentJoint != model.frames[ids[1]].parentJoint:
-        raise KeyError(f"{parent!r} and {child!r} in {urdf} are not joined by fixed joints only")
-    relative = model.frames[ids[0]].placement.actInv(model.frames[ids[1]].placement)
-    return relative.translation.copy(), Rotation.from_matrix(relative.rotation.copy())

@@ -6,9 +6,12 @@ moveit_py's documented API only (``MoveItPy``, ``get_planning_component``, ``set
 / ``set_start_state``, ``set_goal_state(pose_stamped_msg=..., pose_link=...)``, ``PlanRequestParameters``,
 ``plan``, the planning scene monitor); it cannot run on machines without MoveIt, where the embedded planner is
 used. MoveIt raises or returns empty results on failure; this wrapper turns both into our error codes.
-Box obstacles go into MoveIt's planning scene as collision objects; a waypoint's allowed contacts are removed
-from the scene for its motion. The trajectory is planned here and executed by the pick node, like the
-embedded planner's.
+The table (:func:`molmo_ros.planning.collision.table_box`, as the embedded planner sees it) and the perceived
+boxes go into MoveIt's planning scene as collision objects; a waypoint's allowed contacts are removed from the
+scene for its motion. The tool offset (pose link -> tool link) comes from MoveIt's own robot model, the
+description it plans with. The trajectory is planned here and executed by the pick node, like the embedded
+planner's. MoveIt's parameters: :mod:`molmo_ros.planning.moveit_config` (from launch as a ``/**`` parameter
+file, so they reach MoveItPy's node; in-process, ``config_dict``).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from molmo_ros.planning.collision import table_box
 from molmo_ros.planning.grasp import UnreachableError
 from molmo_ros.planning.planner import (
     JointState,
@@ -55,13 +59,6 @@ class MoveItSettings:
         return cls(**values)
 
 
-def tool_to_pose_link(urdf: Any, pose_link: str, tool_link: str) -> tuple[np.ndarray, Rotation]:
-    """The fixed transform of the tool link in the pose link, from the URDF (the same file the sim uses)."""
-    from molmo_ros.planning.description import fixed_transform
-
-    return fixed_transform(urdf, pose_link, tool_link)
-
-
 class MoveItPyPlanner(Planner):
     """Plans with MoveItPy (see the module docstring). `node_name` names MoveItPy's own node;
     `config_dict` is ``MoveItConfigsBuilder(...).to_moveit_configs().to_dict()`` when not given by launch."""
@@ -73,13 +70,17 @@ class MoveItPyPlanner(Planner):
     ) -> None:
         from moveit.planning import MoveItPy
 
-        from molmo_ros.sim.robot import panda_urdf_path
+        from molmo_ros.planning.moveit_config import plan_request_namespaces
 
+        known = plan_request_namespaces()
+        missing = [p for p in (settings.free_pipeline, settings.linear_pipeline) if p not in known]
+        if missing:
+            raise PlanningError(f"config/moveit/moveit_py.yaml has no plan request namespaces {missing}")
         self.settings = settings
         self.moveit = MoveItPy(node_name=node_name, config_dict=config_dict)
         self.component = self.moveit.get_planning_component(settings.planning_group)
         self.robot_model = self.moveit.get_robot_model()
-        self._tool_offset = tool_to_pose_link(panda_urdf_path(), settings.pose_link, settings.tool_link)
+        self._tool_offset = self._tool_in_pose_link()
 
     def describe(self) -> str:
         return f"moveit_py ({self.settings.free_pipeline}, {self.settings.linear_pipeline})"
@@ -97,6 +98,18 @@ class MoveItPyPlanner(Planner):
         return PlanResult(trajectory, None, (time.perf_counter() - began) * 1e3, end)
 
     # ------------------------------------------------------------------ helpers
+    def _tool_in_pose_link(self) -> tuple[np.ndarray, Rotation]:
+        """The tool link in the pose link, from MoveIt's robot model (a rigid offset: any state will do)."""
+        from moveit.core.robot_state import RobotState
+
+        state = RobotState(self.robot_model)
+        state.set_to_default_values()
+        state.update()
+        pose = np.asarray(state.get_frame_transform(self.settings.pose_link))
+        tool = np.asarray(state.get_frame_transform(self.settings.tool_link))
+        relative = np.linalg.inv(pose) @ tool
+        return relative[:3, 3].copy(), Rotation.from_matrix(relative[:3, :3])
+
     def _pose_msg(self, waypoint: PoseWaypoint, frame: str) -> Any:
         from geometry_msgs.msg import PoseStamped
 
@@ -118,7 +131,7 @@ class MoveItPyPlanner(Planner):
 
         monitor = self.moveit.get_planning_scene_monitor()
         with monitor.read_write() as planning_scene:
-            for box in scene.obstacles:
+            for box in [table_box(scene.table_z), *scene.obstacles]:
                 obj = CollisionObject()
                 obj.id = box.name
                 obj.header.frame_id = self.robot_model.model_frame
