@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import yaml
 
 from molmo_ros.planning.moveit_config import global_parameter_file
@@ -25,11 +27,11 @@ def test_the_moveit_presets_ask_for_plan_request_namespaces_moveit_py_yaml_defin
     assert namespaces["pilz_lin"]["planner_id"] == "LIN"
 
 
-def test_the_parameters_reach_every_node_of_the_process(tmp_path):
+def test_the_parameters_reach_every_node_of_the_process():
     path = global_parameter_file(
         {"robot_description": "<robot name='panda'/>", "planning_pipelines": {"x": 1}}
     )
-    content = yaml.safe_load(open(path).read())
+    content = yaml.safe_load(Path(path).read_text())
     assert content == {
         "/**": {
             "ros__parameters": {"robot_description": "<robot name='panda'/>", "planning_pipelines": {"x": 1}}
