@@ -13,18 +13,14 @@ import pytest
 
 from molmo_ros.bringup.graph import sim_camera
 from molmo_ros.config import config_path, node_parameters
-from support.ros2_cli import ROOT, package_prefix, ros2_environment
+from support.ros2_cli import ROOT, package_prefix, require_ros2_environment
 
 LAUNCH = ROOT / "launch"
 
 
 @pytest.fixture(scope="module")
 def launch_env(tmp_path_factory) -> dict[str, str]:
-    env = ros2_environment()
-    if env is None:
-        pytest.fail(
-            "neither a ROS 2 distribution nor ../shared/ros2-cli is available to load the launch files"
-        )
+    env = require_ros2_environment()
     prefix = package_prefix(tmp_path_factory.mktemp("ament_prefix"))
     env["AMENT_PREFIX_PATH"] = f"{prefix}:{env.get('AMENT_PREFIX_PATH', '')}"
     env["PYTHONPATH"] = f"{ROOT}:{env.get('PYTHONPATH', '')}"

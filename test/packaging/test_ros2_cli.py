@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from molmo_ros.cli.pick import seed_with_object
-from support.ros2_cli import ros2_environment
+from support.ros2_cli import require_ros2_environment, sourced
 from support.waiting import wait_for
 from support.workspace import build, make_workspace
 
@@ -36,17 +36,11 @@ TROUBLE = ("Traceback", "RCLError", "failed to terminate", "never retrieved", "c
 @pytest.fixture(scope="module")
 def ros_env(tmp_path_factory) -> dict[str, str]:
     """The environment after `. install/setup.sh` of a freshly built README workspace, on a domain of its own."""
-    env = ros2_environment()
-    if env is None:
-        pytest.skip(
-            "no `ros2`: install a ROS 2 distribution, or place ../shared/ros2-cli beside the repository"
-        )
+    env = require_ros2_environment()
     workspace = make_workspace(tmp_path_factory.mktemp("ros2_cli"))
     built = build(workspace)
     assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
-    script = f"set +u; . {workspace / 'install' / 'setup.sh'}; env -0"
-    dump = subprocess.run(["bash", "-c", script], env=env, capture_output=True, check=True, timeout=60).stdout
-    env = dict(item.split("=", 1) for item in dump.decode().split("\0") if "=" in item)
+    env = sourced(env, workspace / "install" / "setup.sh")
     env.update(
         ROS_DOMAIN_ID=str(random.randint(150, 230)),
         ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
