@@ -29,9 +29,28 @@ def ros2_environment() -> dict[str, str] | None:
     subprocess.run(
         [str(SHARED / "install.sh"), str(prefix), str(python)], check=True, capture_output=True, timeout=900
     )
-    script = f"set -a; . {prefix / 'env.sh'}; env -0"
-    dump = subprocess.run(["bash", "-c", script], check=True, capture_output=True, timeout=60).stdout
+    return sourced(dict(os.environ), prefix / "env.sh")
+
+
+def sourced(env: dict[str, str], script: Path) -> dict[str, str]:
+    """`env` after ``. script`` in bash (``set +u``: colcon's setup.sh reads unset variables)."""
+    command = f"set +u; . {script}; env -0"
+    dump = subprocess.run(
+        ["bash", "-c", command], env=env, check=True, capture_output=True, timeout=60
+    ).stdout
     return dict(item.split("=", 1) for item in dump.decode().split("\0") if "=" in item)
+
+
+def require_ros2_environment() -> dict[str, str]:
+    """:func:`ros2_environment`, or a skip whose reason says how to enable the test."""
+    import pytest
+
+    env = ros2_environment()
+    if env is None:
+        pytest.skip(
+            "no `ros2`: install a ROS 2 distribution, or place ../shared/ros2-cli beside the repository"
+        )
+    return env
 
 
 def package_prefix(where: Path) -> Path:
