@@ -8,6 +8,7 @@ from typing import Any
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from molmo_ros.config import config_path, node_parameters
 
@@ -65,3 +66,11 @@ def validating_callback(
         return SetParametersResult(successful=True)
 
     return callback
+
+
+RELIABILITY = {"best_effort": ReliabilityPolicy.BEST_EFFORT, "reliable": ReliabilityPolicy.RELIABLE}
+
+
+def camera_qos(reliability: str, depth: int) -> QoSProfile:
+    """Keep-last `depth` QoS for camera subscriptions, `reliability` one of :data:`RELIABILITY`'s names."""
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=RELIABILITY[reliability])

@@ -29,14 +29,19 @@ from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.action.server import ServerGoalHandle
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_srvs.srv import SetBool
 from trajectory_msgs.msg import JointTrajectory as JointTrajectoryMsg
 
 from molmo_ros.errors import ErrorCode, MolmoRosError
 from molmo_ros.geometry import RigidTransform
-from molmo_ros.nodes.parameters import current_values, declare_from_config, validating_callback
+from molmo_ros.nodes.parameters import (
+    RELIABILITY,
+    camera_qos,
+    current_values,
+    declare_from_config,
+    validating_callback,
+)
 from molmo_ros.nodes.pick_io import RosPickIO, SensorCache
 from molmo_ros.nodes.runner import run_node
 from molmo_ros.nodes.transforms import tf_listener, validate_transform_source
@@ -83,7 +88,6 @@ AT_START = frozenset(
     {"planner", "planner_preset", "point_service", "transform_source", "depth_topic", "camera_info_topic",
      "image_reliability", "joint_states_topic", "trajectory_topic", "gripper_service"}
 )  # fmt: skip
-RELIABILITY = {"best_effort": ReliabilityPolicy.BEST_EFFORT, "reliable": ReliabilityPolicy.RELIABLE}
 
 
 def validate_parameters(values: dict[str, Any]) -> None:
@@ -123,9 +127,7 @@ class PickNode(Node):
 
         sensors = MutuallyExclusiveCallbackGroup()
         clients = ReentrantCallbackGroup()
-        qos = QoSProfile(
-            history=HistoryPolicy.KEEP_LAST, depth=1, reliability=RELIABILITY[p["image_reliability"]]
-        )
+        qos = camera_qos(p["image_reliability"], depth=1)
         self.create_subscription(Image, p["depth_topic"], self.sensors.on_depth, qos, callback_group=sensors)
         self.create_subscription(
             CameraInfo, p["camera_info_topic"], self.sensors.on_info, qos, callback_group=sensors

@@ -23,6 +23,7 @@ from molmo_ros.conversions.stamps import stamp_seconds
 from molmo_ros.conversions.trajectory import hold_msg, to_trajectory_msg
 from molmo_ros.errors import ErrorCode, MolmoRosError
 from molmo_ros.geometry import CameraIntrinsics, RigidTransform, depth_to_meters
+from molmo_ros.nodes.transforms import lookup
 from molmo_ros.planning.description import ARM_JOINTS, FINGER_JOINTS
 from molmo_ros.planning.pick_task import CanceledError, DepthView
 from molmo_ros.planning.planner import JointState as PlannerJointState
@@ -136,16 +137,7 @@ class RosPickIO:
     def _camera_to_base(self, frame_id: str) -> RigidTransform:
         base = self.p["planning_frame"]
         if self.tf_buffer is not None:
-            from rclpy.duration import Duration
-            from rclpy.time import Time
-
-            try:
-                msg = self.tf_buffer.lookup_transform(base, frame_id, Time(), timeout=Duration(seconds=0.5))
-                return RigidTransform.from_transform_stamped(msg)
-            except Exception as err:  # tf2 raises several unrelated types
-                raise MolmoRosError(
-                    f"no transform {frame_id!r} -> {base!r}: {err}", ErrorCode.TRANSFORM_FAILED
-                ) from err
+            return lookup(self.tf_buffer, base, frame_id, 0, 0.5)
         xyzq = self.p["static_transform"]
         return RigidTransform.from_xyz_quat(xyzq[:3], xyzq[3:], base, frame_id or "camera")
 

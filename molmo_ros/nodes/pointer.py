@@ -18,7 +18,6 @@ from typing import Any
 
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 from visualization_msgs.msg import MarkerArray
 
@@ -34,10 +33,10 @@ from molmo_ros.conversions.stamps import stamp_ns, time_msg
 from molmo_ros.errors import ErrorCode, MolmoRosError, TransformError
 from molmo_ros.geometry import RigidTransform
 from molmo_ros.models import PointModel, load_from_parameters
-from molmo_ros.nodes.parameters import current_values, declare_from_config, validating_callback
+from molmo_ros.nodes.parameters import camera_qos, current_values, declare_from_config, validating_callback
 from molmo_ros.nodes.pointer_parameters import DESCRIPTIONS, LIVE, validate_parameters
 from molmo_ros.nodes.runner import run_node
-from molmo_ros.nodes.transforms import tf_listener
+from molmo_ros.nodes.transforms import lookup, tf_listener
 from molmo_ros.pointing import validate_query
 from molmo_ros.pointing.drawing import draw_points
 from molmo_ros.pointing.frames import FrameSynchronizer, RgbdFrame, Stamped
@@ -47,8 +46,6 @@ from molmo_ros_interfaces.srv import Point
 
 NODE_NAME = "molmo_pointer"
 SERVICE_NAME = "/molmo/point"
-
-RELIABILITY = {"best_effort": ReliabilityPolicy.BEST_EFFORT, "reliable": ReliabilityPolicy.RELIABLE}
 
 
 class PointerNode(LifecycleNode):
@@ -89,9 +86,7 @@ class PointerNode(LifecycleNode):
         self._sync = FrameSynchronizer(slop_ns=int(p["sync_slop_s"] * 1e9), history=p["sync_history"])
         self._gate = RequestGate(max_waiting=p["queue_size"])
         # Two per stream: a colour image and its depth image may arrive back to back.
-        qos = QoSProfile(
-            history=HistoryPolicy.KEEP_LAST, depth=2, reliability=RELIABILITY[p["image_reliability"]]
-        )
+        qos = camera_qos(p["image_reliability"], depth=2)
         group = self._camera_group
         self._entities = [
             self.create_subscription(Image, p["rgb_topic"], self._on_rgb, qos, callback_group=group),
@@ -223,7 +218,7 @@ class PointerNode(LifecycleNode):
         if target == frame.frame_id:
             return RigidTransform.identity(target)
         if self._tf_buffer is not None:
-            return self._lookup_tf(target, frame)
+            return lookup(self._tf_buffer, target, frame.frame_id, frame.stamp_ns, 0.2)
         if target != self._p["target_frame"]:
             raise TransformError(
                 f"cannot transform into {target!r}: the camera pose comes from static_transform, which goes "
@@ -232,18 +227,6 @@ class PointerNode(LifecycleNode):
             )
         xyzq = self._p["static_transform"]
         return RigidTransform.from_xyz_quat(xyzq[:3], xyzq[3:], target, frame.frame_id)
-
-    def _lookup_tf(self, target: str, frame: RgbdFrame) -> RigidTransform:
-        from rclpy.duration import Duration
-        from rclpy.time import Time as RclTime
-
-        try:
-            msg = self._tf_buffer.lookup_transform(
-                target, frame.frame_id, RclTime(nanoseconds=frame.stamp_ns), timeout=Duration(seconds=0.2)
-            )
-        except Exception as err:  # tf2 raises several unrelated exception types
-            raise TransformError(f"no transform {frame.frame_id!r} -> {target!r}: {err}") from err
-        return RigidTransform.from_transform_stamped(msg)
 
     def _publish_annotations(self, frame: RgbdFrame, result: PointQueryResult, query: str) -> None:
         stamp = time_msg(frame.stamp_ns)

@@ -122,9 +122,7 @@ class SimBridgeNode(Node):
     def _publish_camera_mount(self) -> None:
         """The camera's optical frame in the world frame on /tf_static (again after a reset: it may move)."""
         if self._static_tf is not None:
-            self._static_tf.sendTransform(
-                transform_stamped_msg(self.sim.camera_pose, self._header(0.0, "").stamp)
-            )
+            self._static_tf.sendTransform(transform_stamped_msg(self.sim.camera_pose, time_from_seconds(0.0)))
 
     def _config(self, **overrides: Any) -> SimConfig:
         values = current_values(self, self._names)

@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from molmo_ros.capabilities import has_module
+from molmo_ros.errors import TransformError
+from molmo_ros.geometry import RigidTransform
 
 TRANSFORM_SOURCES = ("auto", "tf", "static")
 
@@ -34,3 +36,17 @@ def tf_listener(node: Any, source: str) -> tuple[Any, Any]:
 
     buffer = tf2_ros.Buffer()
     return buffer, tf2_ros.TransformListener(buffer, node)
+
+
+def lookup(buffer: Any, target: str, source: str, stamp_ns: int, timeout_s: float) -> RigidTransform:
+    """`source` in `target` from a tf2 buffer at `stamp_ns` (0: the latest); TransformError with tf2's reason."""
+    from rclpy.duration import Duration
+    from rclpy.time import Time
+
+    try:
+        msg = buffer.lookup_transform(
+            target, source, Time(nanoseconds=stamp_ns), timeout=Duration(seconds=timeout_s)
+        )
+    except Exception as err:  # tf2 raises several unrelated exception types
+        raise TransformError(f"no transform {source!r} -> {target!r}: {err}") from err
+    return RigidTransform.from_transform_stamped(msg)

@@ -121,10 +121,11 @@ def code_of(answer: str) -> int:
     return int(match.group(2))
 
 
-def assert_clean_exit(run: Launch, code: int) -> None:
+def assert_clean_exit(run: Launch, code: int, executables: tuple[str, ...]) -> None:
+    """Exit code 0, every node's process "finished cleanly", and nothing troubling in the output."""
     text = run.output()
     assert code == 0, text[-3000:]
-    for node in ("sim_node", "pointer_node", "pick_node"):
+    for node in executables:
         assert re.search(rf"\[{node}-\d\]: process has finished cleanly", text), text[-3000:]
     assert not [word for word in TROUBLE if word in text], text[-3000:]
 
@@ -164,7 +165,7 @@ def test_the_pick_graph_under_ros2_launch_answers_the_cli_and_stops_cleanly(ros_
         assert f"stage: {stage}" in goal.stdout
     assert code_of(point(env, QUERY)) == 0  # the nodes serve on after all that
 
-    assert_clean_exit(run, run.stop(group=False))
+    assert_clean_exit(run, run.stop(group=False), ("sim_node", "pointer_node", "pick_node"))
 
 
 def test_ctrl_c_to_the_whole_process_group_stops_every_node_cleanly(ros_env, launch):
@@ -177,9 +178,4 @@ def test_ctrl_c_to_the_whole_process_group_stops_every_node_cleanly(ros_env, lau
         "the nodes to start",
     )
     time.sleep(2.0)  # the simulation streams; the signal reaches launch and the nodes at the same moment
-    code = run.stop(group=True)
-    text = run.output()
-    assert code == 0, text[-3000:]
-    for node in ("sim_node", "oracle_point_node", "pick_node"):
-        assert re.search(rf"\[{node}-\d\]: process has finished cleanly", text), text[-3000:]
-    assert not [word for word in TROUBLE if word in text], text[-3000:]
+    assert_clean_exit(run, run.stop(group=True), ("sim_node", "oracle_point_node", "pick_node"))
