@@ -20,6 +20,7 @@ from molmo_ros.nodes.parameters import current_values, declare_from_config
 from molmo_ros.nodes.pick_io import wait_for
 from molmo_ros.nodes.runner import run_node
 from molmo_ros.planning.targets import match_labels
+from molmo_ros.sim.catalogue import COLOURS
 from molmo_ros_interfaces.msg import Error, PixelPoint
 from molmo_ros_interfaces.srv import GetSceneState, Point
 
@@ -35,7 +36,8 @@ class OraclePointNode(Node):
     """Answers /molmo/point from the simulation's ground truth: the named object's centre, exactly.
 
     A point source behind the same service as the model, for evaluating grasping and planning alone.
-    A query that names no object in the scene gets NOT_FOUND; several matching objects give several points.
+    A query that names no object in the scene gets NOT_FOUND; several matching objects give several points
+    ("all the blocks" names every block, "the blue block" only a blue one).
     """
 
     def __init__(self, **kwargs: Any) -> None:
@@ -73,7 +75,7 @@ class OraclePointNode(Node):
                 ErrorCode.TRANSFORM_FAILED,
             )
         labels = [f"{o.colour} {o.kind}" for o in state.objects]
-        hits = match_labels(request.query, labels)
+        hits = match_labels(request.query, labels, COLOURS)
         response.raw_text = ", ".join(labels[i] for i in hits) or "There are none."
         response.image_stamp = state.stamp
         if not hits:

@@ -82,6 +82,11 @@ DESCRIPTIONS = {
     "goal_tolerance_rad": "largest joint error at the end of a motion, radians",
     "gripper_settle_s": "time for the fingers to close or open, seconds",
     "min_grasp_width": "a closed hand narrower than this holds nothing (GRASP_MISSED), meters",
+    "max_attempts": "pick attempts per object in /molmo/pick_place (a miss re-points and tries again)",
+    "place_clearance": "a placed object's bottom this far above what it is put on when released, meters",
+    "place_slot_radius": "several objects in one container go this far from its centre, meters",
+    "place_free_radius": "a place point on the table needs this much room around it, meters",
+    "verify_radius": "after a place, a point this close to where the object was means it is still there, m",
 }
 # Read when the node starts (subscriptions, clients, the planner); every other parameter is read per goal.
 AT_START = frozenset(
@@ -105,9 +110,12 @@ def validate_parameters(values: dict[str, Any]) -> None:
         raise ValueError("need 0 <= workspace_min_radius < workspace_max_radius")
     if not values["workspace_min_z"] < values["workspace_max_z"]:
         raise ValueError("need workspace_min_z < workspace_max_z")
-    for name in ("approach_distance", "lift_distance", "grasp_depth", "point_timeout_s", "gripper_settle_s"):
+    for name in ("approach_distance", "lift_distance", "grasp_depth", "point_timeout_s", "gripper_settle_s",
+                 "place_clearance", "place_slot_radius", "place_free_radius", "verify_radius"):  # fmt: skip
         if values[name] <= 0:
             raise ValueError(f"{name} must be > 0, got {values[name]}")
+    if not 1 <= values["max_attempts"] <= 10:
+        raise ValueError("max_attempts must be 1-10")
     if values["execution_timeout_factor"] < 1.0:
         raise ValueError("execution_timeout_factor must be >= 1")
 

@@ -9,6 +9,7 @@ from molmo_ros.sim.config import validate
 
 DESCRIPTIONS = {
     "seed": "random seed of the scene built at start (ResetScene picks later ones)",
+    "layout": "what a scene holds: mixed, place (a large bowl to put things in) or sort (a bowl, 2-3 of a kind)",
     "num_objects": "objects on the table; 0: the seed picks between min_objects and max_objects",
     "min_objects": "fewest objects a seed may pick (1-6)",
     "max_objects": "most objects a seed may pick (1-6)",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -19,8 +19,8 @@ import numpy as np
 from molmo_ros.errors import ErrorCode, MolmoRosError
 from molmo_ros.geometry import CameraIntrinsics, RigidTransform
 from molmo_ros.planning.grasp import GraspSettings, Workspace
-from molmo_ros.planning.perception import PerceptionSettings
-from molmo_ros.planning.pick import PickSettings, lift_waypoints, locate, plan_pick
+from molmo_ros.planning.perception import Capsule, PerceptionSettings
+from molmo_ros.planning.pick import Located, PickPlan, PickSettings, lift_waypoints, locate, plan_pick
 from molmo_ros.planning.planner import JointState, Planner
 from molmo_ros.planning.trajectory import JointTrajectory
 
@@ -56,11 +56,12 @@ class DepthView:
 class PickIO(Protocol):
     """What the pick needs from the robot and its sensors; every method raises MolmoRosError on failure."""
 
-    def point(self, query: str) -> np.ndarray:
-        """The 3D point (3,) m, planning frame, of the first object the query names."""
+    def points(self, query: str) -> list[np.ndarray]:
+        """The 3D points (3,) m, planning frame, of the objects the query names, in the model's order (only
+        those with valid depth; NOT_FOUND when there are none, NO_DEPTH when none has depth)."""
 
     def depth_view(self) -> DepthView:
-        """The depth frame that goes with the last :meth:`point` answer."""
+        """The depth frame that goes with the last :meth:`points` answer."""
 
     def joint_state(self) -> JointState:
         """The arm's and fingers' current joint positions."""
@@ -105,20 +106,38 @@ class PickTaskSettings:
 @dataclass
 class PickReport:
     """What a pick did: the target (3,) m in the planning frame once pointed, milliseconds per stage (in the
-    order run), the width between the fingers after the lift (m)."""
+    order run), the width between the fingers after the lift (m), the segmented scene and the plan (once
+    made; the place that follows a pick starts from them)."""
 
     target: np.ndarray | None = None
     timings: dict[str, float] = field(default_factory=dict)
     grasp_width: float = 0.0
+    located: Located | None = None
+    plan: PickPlan | None = None
+
+
+def first_point(points: list[np.ndarray]) -> np.ndarray:
+    """The object the model named first."""
+    return points[0]
+
+
+def robot_capsules(planner: Planner, joints: JointState) -> list[Capsule] | None:
+    """Capsules around the arm's links at `joints`, to remove the arm from the depth picture (None when the
+    planner has no robot model)."""
+    robot = getattr(planner, "robot", None)
+    if robot is None:
+        return None
+    return robot.link_capsules(robot.full_configuration(joints.names, joints.positions))
 
 
 @contextlib.contextmanager
-def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
+def timed(timings: dict[str, float], stage: str) -> Iterator[None]:
     start = time.perf_counter()
     try:
         yield
     finally:
-        timings[stage] = (time.perf_counter() - start) * 1e3
+        # Summed: a task that runs a stage several times (one pick per object) reports its total.
+        timings[stage] = timings.get(stage, 0.0) + (time.perf_counter() - start) * 1e3
 
 
 def run_pick(
@@ -127,6 +146,7 @@ def run_pick(
     planner: Planner,
     settings: PickTaskSettings,
     report: PickReport | None = None,
+    select: Callable[[list[np.ndarray]], np.ndarray] = first_point,
 ) -> PickReport:
     """Pick up the object `query` names and hold it lifted.
 
@@ -137,6 +157,7 @@ def run_pick(
             from the depth picture.
         settings: geometry, grasp check, seed.
         report: filled in as the pick goes (pass one to keep the timings of a pick that fails).
+        select: which of the pointed objects to pick (default: the first); may raise MolmoRosError.
 
     Raises:
         MolmoRosError: the first failure, with its code; the report keeps what was done until then.
@@ -146,28 +167,27 @@ def run_pick(
     if not query.strip():
         raise MolmoRosError("the query is empty", ErrorCode.INVALID_REQUEST)
     seed = settings.seed
-    with _timed(timings, POINTING):
+    with timed(timings, POINTING):
         io.report(POINTING, f"pointing at {query!r}")
-        target = np.asarray(io.point(query), dtype=float)
+        target = np.asarray(select(io.points(query)), dtype=float)
         report.target = target
-    with _timed(timings, LOCATING):
+    with timed(timings, LOCATING):
         io.report(LOCATING, f"target at {np.round(target, 3).tolist()} m")
         settings.pick.workspace.check(target)  # an out-of-reach target needs no camera or arm state
         view = io.depth_view()
         joints = io.joint_state()
-        robot = getattr(planner, "robot", None)
-        capsules = None
-        if robot is not None:
-            capsules = robot.link_capsules(robot.full_configuration(joints.names, joints.positions))
+        capsules = robot_capsules(planner, joints)
         located = locate(target, view.depth_m, view.intrinsics, view.camera_to_base, settings.pick, capsules)
-    with _timed(timings, PLANNING):
+        report.located = located
+    with timed(timings, PLANNING):
         io.report(PLANNING, f"{len(located.candidates)} grasp candidate(s)")
         plan = plan_pick(planner, joints, located, seed)
-    with _timed(timings, APPROACHING):
+        report.plan = plan
+    with timed(timings, APPROACHING):
         io.report(APPROACHING, f"{plan.approach.trajectory.duration:.1f} s to the grasp")
         io.gripper(False)
         io.execute(plan.approach.trajectory)
-    with _timed(timings, GRASPING):
+    with timed(timings, GRASPING):
         io.report(GRASPING, "closing the gripper")
         io.gripper(True)
         width = io.finger_width()
@@ -177,7 +197,7 @@ def run_pick(
                 f"the gripper closed on nothing ({width * 1000:.1f} mm between the fingers)",
                 ErrorCode.GRASP_MISSED,
             )
-    with _timed(timings, LIFTING):
+    with timed(timings, LIFTING):
         io.report(LIFTING, f"lifting {settings.pick.grasp.lift * 100:.0f} cm")
         # Re-plan the lift from where the arm really is (the object may have nudged it); keep the plan made
         # before moving if that fails.

@@ -4,7 +4,7 @@ sources that know the scene (the simulation's ground truth) rather than asking a
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 _WORD = re.compile(r"[a-z]+")
 
@@ -18,8 +18,20 @@ def _words(text: str) -> set[str]:
     return words
 
 
-def match_labels(query: str, labels: Sequence[str]) -> list[int]:
-    """Indices of `labels` every word of which appears in `query` (most specific labels first)."""
+def match_labels(query: str, labels: Sequence[str], modifiers: Collection[str] | None = None) -> list[int]:
+    """Indices of `labels` ("red cup": modifiers, then the noun) that `query` names, most specific first.
+
+    A label matches when every word of it appears in the query. With `modifiers` (the words that narrow a
+    noun down, e.g. every colour name) a query that uses none of them names every label with its noun:
+    "all the blocks" and "the bowl" match "red block", "blue block" and "green bowl"; "the blue block" still
+    matches only a blue block.
+    """
     words = _words(query)
-    hits = [i for i, label in enumerate(labels) if _words(label) and _words(label) <= words]
+    narrowed = modifiers is None or bool(words & {m.lower() for m in modifiers})
+    hits = []
+    for i, label in enumerate(labels):
+        label_words = _words(label)
+        noun = label.lower().split()[-1] if label.split() else ""
+        if label_words and (label_words <= words or (not narrowed and noun in words)):
+            hits.append(i)
     return sorted(hits, key=lambda i: -len(_words(labels[i])))

@@ -158,6 +158,18 @@ def bowl(rng: np.random.Generator) -> Shape:
     return Shape((bottom, *walls), (2 * rim, 2 * rim, height), rim, 2 * rim, 900.0)
 
 
+def large_bowl(rng: np.random.Generator) -> Shape:
+    """A bowl to put things in (place scenes): 17-19 cm across the rim, wide enough for a small object
+    between the open fingers inside it; too wide to be picked itself."""
+    rim = float(rng.uniform(0.085, 0.095))
+    base = rim - 0.015
+    height = float(rng.uniform(0.045, 0.055))
+    thickness = 0.006
+    bottom = Primitive("cylinder", (base, 0.5 * thickness), (0.0, 0.0, -0.5 * height + 0.5 * thickness))
+    walls = _ring(base, rim, -0.5 * height + thickness, 0.5 * height, thickness, 24)
+    return Shape((bottom, *walls), (2 * rim, 2 * rim, height), rim, 2 * rim, 900.0)
+
+
 #: Object kinds by name; each builder draws its dimensions from the scene's random generator.
 KINDS: dict[str, Callable[[np.random.Generator], Shape]] = {
     "block": block,

@@ -23,6 +23,10 @@ from molmo_ros.sim.errors import SimError
 NODE_NAME = "sim_bridge"
 CONFIG_NAME = "sim.yaml"
 DEPTH_ENCODINGS = ("32FC1", "16UC1")
+#: What a scene holds (``layout``): "mixed": 2-6 objects of distinct colour and kind; "place": one large bowl
+#: to put things in and 1-5 small objects (no other bowl); "sort": a large bowl, 2-3 objects of one kind
+#: (distinct colours) and 0-2 of other kinds. Drawn by molmo_ros.sim.layout.sample_layout.
+LAYOUTS = ("mixed", "place", "sort")
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,7 @@ class SimConfig:
     """Every parameter of ``config/sim.yaml`` (see the file for meaning and units)."""
 
     seed: int
+    layout: str
     num_objects: int
     min_objects: int
     max_objects: int
@@ -125,6 +130,7 @@ def validate(values: Mapping[str, Any]) -> list[str]:
             problems.append(f"{name}={values[name]!r}: {reason}")
 
     check("timestep", lambda v: 0.0 < v <= 0.002, "must be in (0, 0.002] s (physics at >= 500 Hz)")
+    check("layout", lambda v: v in LAYOUTS, f"must be one of {LAYOUTS}")
     check("num_objects", lambda v: v == 0 or 1 <= v <= 6, "must be 0 (seed decides) or 1-6")
     check("min_objects", lambda v: 1 <= v <= 6, "must be 1-6")
     check("max_objects", lambda v: 1 <= v <= 6, "must be 1-6")

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from molmo_ros.sim.catalogue import COLOURS, KINDS, Shape
-from molmo_ros.sim.config import SimConfig
+from molmo_ros.sim.catalogue import COLOURS, KINDS, Shape, large_bowl
+from molmo_ros.sim.config import LAYOUTS, SimConfig
 from molmo_ros.sim.errors import SceneError
 
 #: Height of the table top in the world (= robot base) frame, m: the Panda stands on the table.
@@ -24,6 +24,8 @@ TABLE_HEIGHT = 0.75
 #: Object centres stay this far (m) from the robot base axis: closer, the arm cannot reach down to them.
 MIN_BASE_DISTANCE = 0.33
 MAX_BASE_DISTANCE = 0.72
+
+_SMALL_KINDS = tuple(k for k in KINDS if k != "bowl")
 
 _PLACEMENT_ATTEMPTS = 200
 # Whole-layout restarts (same generator, so still deterministic) when a late object finds no room.
@@ -80,29 +82,38 @@ def place_object(
     return PlacedObject(f"{colour}_{kind}", kind, colour, shape, position, float(yaw))
 
 
-def sample_layout(seed: int, config: SimConfig, num_objects: int | None = None) -> SceneLayout:
-    """Draw a layout: 2-6 objects of distinct (colour, kind), placed without overlap inside the arm's reach.
+def sample_layout(
+    seed: int, config: SimConfig, num_objects: int | None = None, layout: str | None = None
+) -> SceneLayout:
+    """Draw a layout of objects with distinct (colour, kind), placed without overlap inside the arm's reach.
 
     Args:
         seed: the random seed; the same seed and config give the same layout.
         config: workspace bounds, clearance and object counts.
-        num_objects: how many objects; None uses ``config.num_objects`` (0: the seed picks one in
-            ``[config.min_objects, config.max_objects]``).
+        num_objects: how many objects (the large bowl included); None uses ``config.num_objects`` (0: the
+            seed picks one in ``[config.min_objects, config.max_objects]``).
+        layout: one of LAYOUTS; None uses ``config.layout``.
 
     Raises:
-        SceneError: the objects do not fit the workspace with the required clearance.
+        SceneError: an unknown layout, or the objects do not fit the workspace with the required clearance.
     """
+    layout = config.layout if layout is None else layout
+    if layout not in LAYOUTS:
+        raise SceneError(f"unknown layout {layout!r} (known: {', '.join(LAYOUTS)})")
     rng = np.random.default_rng(seed)
     count = config.num_objects if num_objects is None else num_objects
     if count <= 0:
         count = int(rng.integers(config.min_objects, config.max_objects + 1))
     if not 1 <= count <= 6:
         raise SceneError(f"a scene holds 1-6 objects, not {count}")
-    kinds, colours = list(KINDS), list(COLOURS)
-    # Distinct (colour, kind) pairs, so every object has a unique name and an unambiguous description.
-    pairs = rng.choice(len(kinds) * len(colours), size=count, replace=False)
-    chosen = [(kinds[p % len(kinds)], colours[p // len(kinds)]) for p in pairs]
-    shapes = [KINDS[kind](rng) for kind, _ in chosen]
+    if layout == "mixed":
+        kinds, colours = list(KINDS), list(COLOURS)
+        # Distinct (colour, kind) pairs, so every object has a unique name and an unambiguous description.
+        pairs = rng.choice(len(kinds) * len(colours), size=count, replace=False)
+        chosen = [(kinds[p % len(kinds)], colours[p // len(kinds)]) for p in pairs]
+        shapes = [KINDS[kind](rng) for kind, _ in chosen]
+    else:
+        chosen, shapes = _with_large_bowl(layout, max(count, 2), rng)
     for _ in range(_LAYOUT_ATTEMPTS):
         placed = _place_all(chosen, shapes, config, rng)
         if placed is not None:
@@ -111,6 +122,29 @@ def sample_layout(seed: int, config: SimConfig, num_objects: int | None = None) 
         f"seed {seed}: {count} objects do not fit the workspace x={config.workspace_x}, "
         f"y={config.workspace_y} with clearance {config.object_clearance} m; use fewer objects or more room"
     )
+
+
+def _with_large_bowl(
+    layout: str, count: int, rng: np.random.Generator
+) -> tuple[list[tuple[str, str]], list[Shape]]:
+    """The objects of a place or sort scene: a large bowl first (the biggest footprint is placed first),
+    then small objects; `count` includes the bowl (a sort scene holds 3-6)."""
+    colours = list(COLOURS)
+    chosen = [("bowl", colours[int(rng.integers(len(colours)))])]
+    if layout == "sort":
+        kind = _SMALL_KINDS[int(rng.integers(len(_SMALL_KINDS)))]
+        same = int(rng.integers(2, 4))
+        others = int(rng.integers(0, 3))
+        picked = rng.choice(len(colours), size=same, replace=False)
+        chosen += [(kind, colours[c]) for c in picked]
+        kinds = [k for k in _SMALL_KINDS if k != kind]
+    else:
+        others = count - 1
+        kinds = list(_SMALL_KINDS)
+    pairs = rng.choice(len(kinds) * len(colours), size=others, replace=False)
+    chosen += [(kinds[p % len(kinds)], colours[p // len(kinds)]) for p in pairs]
+    shapes = [large_bowl(rng)] + [KINDS[kind](rng) for kind, _ in chosen[1:]]
+    return chosen, shapes
 
 
 def _place_all(

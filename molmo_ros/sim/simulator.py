@@ -244,6 +244,17 @@ class Simulator:
         self.follower.hold(q)
         mujoco.mj_forward(self.model, self.data)
 
+    def move_object(self, name: str, xy: tuple[float, float]) -> None:
+        """Teleport object `name` to rest at `xy` (m, world frame) on the table, as if a person moved it
+        (tests of recovery); its rest height is kept, its velocity zeroed."""
+        if name not in self._object_body:
+            raise SceneError(f"no object {name!r} in the scene (has: {', '.join(self._object_body)})")
+        joint = self.model.body_jntadr[self._object_body[name]]
+        qpos, dof = self.model.jnt_qposadr[joint], self.model.jnt_dofadr[joint]
+        self.data.qpos[qpos : qpos + 3] = (float(xy[0]), float(xy[1]), self.rest_z[name])
+        self.data.qvel[dof : dof + 6] = 0.0
+        mujoco.mj_forward(self.model, self.data)
+
     def follow(self, trajectory: JointTrajectory, start_time: float | None = None) -> None:
         """Execute `trajectory` (arm joints only), starting at simulated `start_time` (default: now)."""
         fingers = [n for n in trajectory.joint_names if n in robot.FINGER_JOINTS]

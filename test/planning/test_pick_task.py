@@ -50,11 +50,11 @@ class TableRobot:
             raise CanceledError(f"canceled before {stage}")
         self.stages.append(stage)
 
-    def point(self, query: str) -> np.ndarray:
+    def points(self, query: str) -> list[np.ndarray]:
         self.calls.append("point")
         if self.point_error is not None:
             raise self.point_error
-        return np.array(self.target)
+        return [np.array(self.target)]
 
     def depth_view(self) -> DepthView:
         self.calls.append("depth_view")

@@ -1,0 +1,235 @@
+"""Where and how to put a held object down: the destination from a pointed point and the depth picture, a
+release pose above it, and the motions there (transport, place, retreat) and back (put back on failure).
+
+A destination is what the pointing hit: an object with a floor below its rim is a container (a bowl: the
+object is released above its floor, inside the rim), any other object a surface to stand on (its top), and
+no object at all the table (at the point itself, if that spot is free). Several objects going into one
+container get slots on a small ring around its centre, the fingers opening along the ring so they stay
+clear of the wall. Plain Python, no ROS.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from molmo_ros.errors import ErrorCode, MolmoRosError
+from molmo_ros.planning.grasp import Workspace
+from molmo_ros.planning.perception import (
+    Box,
+    Capsule,
+    PerceptionSettings,
+    depth_to_cloud,
+    observe_scene,
+    remove_robot,
+)
+from molmo_ros.planning.pick import PickPlan
+from molmo_ros.planning.planner import JointState, Motion, Planner, PlanningScene, PlanResult, PoseWaypoint
+
+
+@dataclass(frozen=True)
+class PlaceSettings:
+    """How objects are put down (m).
+
+    clearance: the object's bottom this far above what it will stand on when the hand opens;
+    container_depth: a floor at least this far below the rim makes the destination a container;
+    slot_radius: distance of the slots from a container's centre when several objects go in;
+    free_radius: on the table, no other object within this of the place point;
+    approach: the hand comes down to the release pose and leaves it by this much;
+    verify_radius: after the place, a point this close to where the object was means it is still there.
+    """
+
+    clearance: float = 0.02
+    container_depth: float = 0.015
+    slot_radius: float = 0.035
+    free_radius: float = 0.05
+    approach: float = 0.12
+    verify_radius: float = 0.03
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where objects go (planning frame, m).
+
+    point: (3,) the pointed (or given) point; centre_xy: (2,) the middle of the destination; surface_z: what a
+    placed object stands on (a container's floor, an object's top, the table); radius: how far from the
+    centre a placed object still counts as there; container: whether it has a rim to stay inside; box: its
+    obstacle box, None for the table (the motion down to the release may touch it).
+    """
+
+    point: np.ndarray
+    centre_xy: np.ndarray
+    surface_z: float
+    radius: float
+    container: bool
+    box: Box | None
+
+    def holds(self, point: np.ndarray, margin: float = 0.01) -> bool:
+        """Whether `point` (3,) lies over the destination (within its radius plus `margin`, seen from above)."""
+        return float(np.linalg.norm(np.asarray(point)[:2] - self.centre_xy)) <= self.radius + margin
+
+
+def find_destination(
+    point: np.ndarray,
+    depth_m: np.ndarray,
+    intrinsics,
+    camera_to_base,
+    perception: PerceptionSettings,
+    workspace: Workspace,
+    settings: PlaceSettings,
+    robot_capsules: list[Capsule] | None = None,
+) -> Destination:
+    """The destination at `point` (3,) in the depth picture (H, W) m.
+
+    Raises UnreachableError when it is outside the workspace, PLANNING_FAILED when the pointed spot on the
+    table is taken by another object, DepthError when the depth picture has no valid pixel.
+    """
+    point = np.asarray(point, dtype=float)
+    workspace.check(point)
+    cloud = depth_to_cloud(depth_m, intrinsics, camera_to_base, perception.stride)
+    if robot_capsules:
+        cloud = remove_robot(cloud, robot_capsules)
+    observation = observe_scene(cloud, point, perception)
+    target = observation.target
+    if target is not None and not _boxes_under([target.box], point):
+        target = None  # beside an object, not on it: a spot on the table
+    if target is None:
+        for obj in observation.objects:
+            gap = float(np.min(np.linalg.norm(obj.points[:, :2] - point[:2], axis=1)))
+            if gap < settings.free_radius:
+                raise MolmoRosError(
+                    f"the place point {np.round(point, 3).tolist()} m is taken: an object is "
+                    f"{gap * 100:.1f} cm from it",
+                    ErrorCode.PLANNING_FAILED,
+                )
+        return Destination(point, point[:2].copy(), observation.table_z, settings.verify_radius, False, None)
+    half = target.box.half_extents
+    inner = 0.4 * float(min(half[0], half[1]))
+    near = cloud[np.linalg.norm(cloud[:, :2] - target.centre_xy, axis=1) < inner]
+    floor = float(np.median(near[:, 2])) if len(near) else target.top_z
+    container = floor < target.top_z - settings.container_depth
+    surface = floor if container else target.top_z
+    workspace.check(np.array([*target.centre_xy, surface]))
+    radius = float(min(half[0], half[1]))
+    return Destination(point, target.centre_xy.copy(), surface, radius, container, target.box)
+
+
+def slot_xy(destination: Destination, slot: int, slots: int, settings: PlaceSettings) -> np.ndarray:
+    """Where (2,) object number `slot` of `slots` goes: the centre for one, a ring in a container for more."""
+    if slots <= 1 or not destination.container:
+        return destination.centre_xy.copy()
+    angle = 2.0 * math.pi * slot / max(slots, 3)
+    return destination.centre_xy + settings.slot_radius * np.array([math.cos(angle), math.sin(angle)])
+
+
+def release_rotation(destination: Destination, xy: np.ndarray, held: Rotation) -> Rotation:
+    """The hand's orientation at the release: the grasp's own for the centre; off-centre in a container,
+    pointing down with the fingers opening along the ring (the wrist turning least of the two ways)."""
+    offset = xy - destination.centre_xy
+    if not destination.container or float(np.linalg.norm(offset)) < 1e-6:
+        return held
+    angle = math.atan2(float(offset[1]), float(offset[0]))
+    held_yaw = float(held.as_euler("ZYX")[0])
+    yaw = min((angle, angle + math.pi), key=lambda a: abs(math.remainder(a - held_yaw, 2.0 * math.pi)))
+    return Rotation.from_euler("z", yaw) * Rotation.from_euler("x", math.pi)
+
+
+@dataclass(frozen=True)
+class PlacePlan:
+    """Transport (from the lift to above the release), place (straight down to it) and retreat (straight
+    up), planned before anything moves, and the release point: where the object's bottom centre will be
+    when the hand opens (planning frame, m)."""
+
+    transport: PlanResult
+    place: PlanResult
+    retreat: PlanResult
+    release_point: np.ndarray
+
+
+def plan_place(
+    planner: Planner,
+    start: JointState,
+    pick: PickPlan,
+    destination: Destination,
+    xy: np.ndarray,
+    settings: PlaceSettings,
+    seed: int = 0,
+) -> PlacePlan:
+    """Plan the held object from where the lift left it to `xy` (2,) over `destination`, and back up.
+
+    The carried object keeps the height the lift gave it: the transport is a straight line at that height
+    (a free motion when the line is blocked), the place comes straight down. Raises the planner's error
+    (UNREACHABLE, PLANNING_FAILED) when no motion works.
+    """
+    # How far the tool centre is above the object's bottom, from the grasp.
+    held_offset = float(pick.candidate.grasp[2] - pick.scene.table_z)
+    release = np.array([xy[0], xy[1], destination.surface_z + settings.clearance + held_offset])
+    rotation = release_rotation(destination, np.asarray(xy, float), pick.candidate.rotation)
+    above = release + np.array([0.0, 0.0, settings.approach])
+    above[2] = max(above[2], float(pick.candidate.lift[2]))
+    # The picked object is in the hand now: not an obstacle where it stood.
+    obstacles = [b for b in pick.scene.obstacles if b.name != pick.target_name]
+    scene = PlanningScene(obstacles, pick.scene.table_z)
+    allowed = _boxes_under(obstacles, release)
+    errors = []
+    for motion in (Motion.LINEAR, Motion.FREE):
+        carry = PoseWaypoint(above, rotation, motion, frozenset(), "above the destination")
+        transport = planner.plan(start, [carry], scene, seed)
+        if transport.ok:
+            break
+        errors.append(transport.error)
+    else:
+        _raise_first("the transport could not be planned", errors)
+    down = PoseWaypoint(release, rotation, Motion.LINEAR, allowed, "release")
+    place = planner.plan(transport.end_state, [down], scene, seed)
+    if not place.ok:
+        _raise_first("the place could not be planned", [place.error])
+    up = PoseWaypoint(above, rotation, Motion.LINEAR, allowed, "retreat")
+    retreat = planner.plan(place.end_state, [up], scene, seed)
+    if not retreat.ok:
+        _raise_first("the retreat could not be planned", [retreat.error])
+    return PlacePlan(transport, place, retreat, release - np.array([0.0, 0.0, held_offset]))
+
+
+def _raise_first(what: str, errors: list[MolmoRosError]) -> None:
+    """Raise `what` with every distinct reason and the most telling code (PLANNING_FAILED over UNREACHABLE)."""
+    first = next((e for e in errors if e.code == ErrorCode.PLANNING_FAILED), errors[0])
+    summary = "; ".join(dict.fromkeys(str(e) for e in errors))
+    raise MolmoRosError(f"{what}: {summary}", first.code)
+
+
+def plan_put_back(planner: Planner, start: JointState, pick: PickPlan, seed: int = 0) -> PlanResult:
+    """The held object straight back down to where it was grasped (when it cannot be placed)."""
+    allowed = frozenset({pick.target_name}) if pick.target_name else frozenset()
+    down = PoseWaypoint(pick.candidate.grasp, pick.candidate.rotation, Motion.LINEAR, allowed, "put back")
+    return planner.plan(start, [down], pick.scene, seed)
+
+
+def plan_retreat(
+    planner: Planner, start: JointState, tool_z: float, table_z: float, seed: int = 0
+) -> PlanResult | None:
+    """Straight up to `tool_z` (m) from wherever the hand is (after a miss or a put-back), no obstacles
+    but the table: the hand leaves the way it came. None when the planner has no robot model to tell where
+    the hand is (moveit_py: the next free motion starts from where it is)."""
+    robot = getattr(planner, "robot", None)
+    if robot is None:
+        return None
+    position, rotation = robot.tool_pose(robot.full_configuration(start.names, start.positions))
+    target = np.array([position[0], position[1], max(tool_z, position[2])])
+    up = PoseWaypoint(target, rotation, Motion.LINEAR, frozenset(), "retreat")
+    return planner.plan(start, [up], PlanningScene([], table_z), seed)
+
+
+def _boxes_under(boxes: list[Box], point: np.ndarray) -> frozenset[str]:
+    """Names of the boxes whose footprint holds `point`'s xy (the destination the hand goes down into)."""
+    names = set()
+    for box in boxes:
+        c, s = math.cos(box.yaw), math.sin(box.yaw)
+        d = np.asarray(point[:2]) - box.centre[:2]
+        local = np.array([c * d[0] + s * d[1], -s * d[0] + c * d[1]])
+        if np.all(np.abs(local) <= box.half_extents[:2] + 0.01):
+            names.add(box.name)
+    return frozenset(names)
