@@ -24,7 +24,8 @@ from tqdm import tqdm
 
 
 def evaluate(source: str, args: argparse.Namespace) -> dict:
-    from molmo_ros.cli.pick import PickSession, outcome, scene_query
+    from molmo_ros.cli.outcomes import outcome
+    from molmo_ros.cli.session import PickSession, scene_query
     from molmo_ros.errors import MolmoRosError
 
     sim = {

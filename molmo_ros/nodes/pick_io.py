@@ -85,19 +85,29 @@ class RosPickIO:
         self.node, self.goal, self.p, self.sensors = node, goal_handle, p, sensors
         self.point_client, self.gripper_client, self.trajectory_pub, self.tf_buffer = clients
         self._frame: tuple[Image | None, CameraInfo | None] = (None, None)
-        self.target_msg: Any = None  # geometry_msgs/PointStamped of the pointed target, once pointed
 
     def _canceled(self) -> bool:
         return bool(self.goal.is_cancel_requested)
 
-    def report(self, stage: str, detail: str) -> None:
-        from molmo_ros_interfaces.action import Pick
+    def report(self, stage: str, detail: str, progress: Any = None) -> None:
+        """Feedback of the goal's action: Pick's, or with `progress` (pick_place_task.Progress) PickPlace's."""
+        from molmo_ros_interfaces.action import Pick, PickPlace
 
         if self._canceled():
             raise CanceledError(f"canceled before {stage}")
-        self.goal.publish_feedback(Pick.Feedback(stage=stage, detail=detail))
+        if progress is None:
+            feedback = Pick.Feedback(stage=stage, detail=detail)
+        else:
+            feedback = PickPlace.Feedback(
+                stage=stage,
+                detail=detail,
+                object_index=progress.index,
+                objects_remaining=progress.remaining,
+                attempt=progress.attempt,
+            )
+        self.goal.publish_feedback(feedback)
 
-    def point(self, query: str) -> np.ndarray:
+    def points(self, query: str) -> list[np.ndarray]:
         service = self.p["point_service"]
         if not self.point_client.wait_for_service(timeout_sec=2.0):
             raise MolmoRosError(f"the point service {service} is not available", ErrorCode.MODEL_UNAVAILABLE)
@@ -113,11 +123,10 @@ class RosPickIO:
             )
         if not response.points:
             raise MolmoRosError(f"no point for {query!r}", ErrorCode.NOT_FOUND)
-        if not response.depth_valid[0]:
+        valid = [p for p, ok in zip(response.points, response.depth_valid, strict=False) if ok]
+        if not valid:
             raise MolmoRosError(f"no valid depth at the point found for {query!r}", ErrorCode.NO_DEPTH)
-        self.target_msg = response.points[0]
-        point = response.points[0].point
-        return np.array([point.x, point.y, point.z])
+        return [np.array([p.point.x, p.point.y, p.point.z]) for p in valid]
 
     def depth_view(self) -> DepthView:
         depth_msg, info_msg = self._frame

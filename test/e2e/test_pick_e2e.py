@@ -1,5 +1,5 @@
 """End to end: the simulation bridge, the ground-truth point source and the pick node as real ROS 2 nodes
-(molmo_ros.cli.pick.PickSession), picking named objects in seeded scenes; bad requests end with their error
+(molmo_ros.cli.session.PickSession), picking named objects in seeded scenes; bad requests end with their error
 codes and the nodes keep serving; so do failures during the motion (cancel, a stalled arm, a missed grasp,
 a boxed-in target), each followed by a real pick."""
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from action_msgs.msg import GoalStatus
 
-from molmo_ros.cli.pick import outcome
+from molmo_ros.cli.outcomes import outcome
 from molmo_ros.planning.pick_task import STAGES
 from molmo_ros_interfaces.msg import Error
 from support.ros import pick_session, wait_for

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from molmo_ros.cli.pick import outcome
+from molmo_ros.cli.outcomes import outcome
 from molmo_ros.models.transformers_backend import bundled_model_dir
 from support.ros import pick_session
 

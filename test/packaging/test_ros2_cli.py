@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from molmo_ros.cli.pick import seed_with_object
+from molmo_ros.cli.session import seed_with_object
 from support.ros2_cli import require_ros2_environment, sourced
 from support.waiting import wait_for
 from support.workspace import build, make_workspace

@@ -151,10 +151,10 @@ class CameraRig:
 
 @contextlib.contextmanager
 def pick_session(cache_dir: str, seed: int, oracle: bool, domain_ids: tuple[int, int]) -> Iterator[Any]:
-    """A :class:`molmo_ros.cli.pick.PickSession` on the seeded 320x240 scene with the fast planner preset, in
+    """A :class:`molmo_ros.cli.session.PickSession` on the seeded 320x240 scene with the fast planner preset, in
     its own rclpy context on a random domain id from ``domain_ids``; with ``oracle=False`` the pointer node is
     activated (its model loaded) before the session is handed over."""
-    from molmo_ros.cli.pick import PickSession
+    from molmo_ros.cli.session import PickSession
 
     context = rclpy.Context()
     rclpy.init(context=context, domain_id=random.randint(*domain_ids))
