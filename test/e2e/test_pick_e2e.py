@@ -23,7 +23,7 @@ SEED = 12  # black block, red cup, black ball, green bowl, blue can
 @pytest.fixture(scope="module")
 def session(tmp_path_factory):
     with pick_session(
-        str(tmp_path_factory.mktemp("sim_cache")), SEED, oracle=True, domain_ids=(201, 230)
+        str(tmp_path_factory.mktemp("sim_cache")), SEED, oracle=True, domain_ids=(201, 210)
     ) as s:
         yield s
 

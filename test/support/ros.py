@@ -150,7 +150,9 @@ class CameraRig:
 
 
 @contextlib.contextmanager
-def pick_session(cache_dir: str, seed: int, oracle: bool, domain_ids: tuple[int, int]) -> Iterator[Any]:
+def pick_session(
+    cache_dir: str, seed: int, oracle: bool, domain_ids: tuple[int, int], layout: str = "mixed"
+) -> Iterator[Any]:
     """A :class:`molmo_ros.cli.session.PickSession` on the seeded 320x240 scene with the fast planner preset, in
     its own rclpy context on a random domain id from ``domain_ids``; with ``oracle=False`` the pointer node is
     activated (its model loaded) before the session is handed over."""
@@ -160,6 +162,7 @@ def pick_session(cache_dir: str, seed: int, oracle: bool, domain_ids: tuple[int,
     rclpy.init(context=context, domain_id=random.randint(*domain_ids))
     sim = {
         "seed": seed,
+        "layout": layout,
         "image_width": 320,
         "image_height": 240,
         "real_time_factor": 0.0,
