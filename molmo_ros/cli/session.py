@@ -213,6 +213,8 @@ class PickSession:
         import rclpy
 
         self.executor.shutdown(timeout_sec=5)
+        for client in (self.action, self.place_action):
+            client.destroy()
         for node in reversed(self.nodes):
             node.destroy_node()
         if self._owns_context and rclpy.ok():

@@ -187,10 +187,19 @@ def plan_place(
     place = planner.plan(transport.end_state, [down], scene, seed)
     if not place.ok:
         _raise_first("the place could not be planned", [place.error])
-    up = PoseWaypoint(above, rotation, Motion.LINEAR, allowed, "retreat")
-    retreat = planner.plan(place.end_state, [up], scene, seed)
-    if not retreat.ok:
-        _raise_first("the retreat could not be planned", [retreat.error])
+    # Up the way it came; a shorter line, or a free motion out of the destination (which it may touch),
+    # where the straight line passes too close to a singularity.
+    errors = []
+    for motion, rise in ((Motion.LINEAR, 1.0), (Motion.LINEAR, 0.5), (Motion.FREE, 1.0)):
+        up = release + np.array([0.0, 0.0, rise * (above[2] - release[2])])
+        retreat = planner.plan(
+            place.end_state, [PoseWaypoint(up, rotation, motion, allowed, "retreat")], scene, seed
+        )
+        if retreat.ok:
+            break
+        errors.append(retreat.error)
+    else:
+        _raise_first("the retreat could not be planned", errors)
     return PlacePlan(transport, place, retreat, release - np.array([0.0, 0.0, held_offset]))
 
 
