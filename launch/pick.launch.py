@@ -1,6 +1,8 @@
-"""Launch the pick: the pointer node (/molmo/point), the pick node (/molmo/pick) and optionally a simulation.
+"""Launch the pick: the pointer node (/molmo/point), the pick node (/molmo/pick, /molmo/pick_place) and
+optionally a simulation.
 
     ros2 launch molmo_ros pick.launch.py sim:=mujoco
+    ros2 launch molmo_ros pick.launch.py sim:=mujoco layout:=place   # a bowl to put things in
     ros2 launch molmo_ros pick.launch.py planner:=moveit sim:=none model:=allenai/Molmo2-8B
     ros2 launch molmo_ros pick.launch.py sim:=mujoco point_source:=oracle
     ros2 launch molmo_ros pick.launch.py sim:=none rgb_topic:=/camera/color/image_raw static_transform:="[...]"
@@ -33,6 +35,7 @@ ARGUMENTS = {
     "planner_preset": "preset of config/planners.yaml",
     "sim": "mujoco or none (gazebo is refused: its gripper is not the service the pick closes)",
     "seed": "simulation: scene seed",
+    "layout": "simulation: mixed, place (with a large bowl to put things in) or sort (a bowl, 2-3 of a kind)",
     "rgb_topic": "colour image topic",
     "depth_topic": "depth image topic",
     "camera_info_topic": "CameraInfo topic",
@@ -60,7 +63,7 @@ def launch_setup(context, *args, **kwargs):
     nodes = pick_graph(
         sim,
         values["point_source"] or "model",
-        sim_overrides=_given(values, "seed"),
+        sim_overrides=_given(values, "seed", "layout"),
         pointer_overrides=_given(values, "model", "backend", "rgb_topic", "depth_topic", "camera_info_topic"),
         pick_overrides=_given(values, "planner", "planner_preset", "depth_topic", "camera_info_topic"),
         static_transform=yaml.safe_load(values["static_transform"]) if values["static_transform"] else None,

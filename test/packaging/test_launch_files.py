@@ -51,7 +51,7 @@ def test_every_launch_argument_defaults_to_keeping_the_yaml_value(launch_env):
 
 
 def test_the_pick_graph_with_the_mujoco_simulation(launch_env):
-    nodes = by_name(load(launch_env, "pick.launch.py", sim="mujoco", seed="7"))
+    nodes = by_name(load(launch_env, "pick.launch.py", sim="mujoco", seed="7", layout="place"))
     assert {n: p["executable"] for n, p in nodes.items()} == {
         "sim_bridge": "sim_node",
         "molmo_pointer": "pointer_node",
@@ -60,6 +60,7 @@ def test_the_pick_graph_with_the_mujoco_simulation(launch_env):
     camera, world = sim_camera()
     sim, pointer, pick = nodes["sim_bridge"], nodes["molmo_pointer"], nodes["molmo_pick"]
     assert sim["parameters"]["seed"] == 7 and sim["parameters"]["use_sim_time"] is True
+    assert sim["parameters"]["layout"] == "place"
     # The YAML's defaults are all there, with the graph's values on top.
     assert set(defaults("sim.yaml", "sim_bridge")) <= set(sim["parameters"])
     assert set(defaults("point.yaml", "molmo_pointer")) <= set(pointer["parameters"])

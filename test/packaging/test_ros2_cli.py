@@ -1,8 +1,9 @@
 """The ROS 2 user's path with the real command-line tools: the README's colcon workspace, ``ros2 launch`` of the
 pick graph in the MuJoCo simulation with the shipped model, ``ros2 node list`` / ``lifecycle get`` / ``topic
 hz``, ``ros2 service call /molmo/point`` (good, bad and five at once), ``ros2 action send_goal /molmo/pick``,
-then SIGINT to ``ros2 launch`` (and, in a second run, to its whole process group, as a terminal's Ctrl-C does):
-exit code 0, every node "finished cleanly", no traceback.
+then SIGINT to ``ros2 launch``; in a second run (a place scene, the oracle) ``ros2 action send_goal
+/molmo/pick_place`` puts the red cup into the green bowl, then SIGINT goes to the launch's whole process group,
+as a terminal's Ctrl-C does. Both: exit code 0, every node "finished cleanly", no traceback.
 
 The tools are a distribution's ``ros2`` when one is on PATH, else ``../shared/ros2-cli`` installed into the test
 cache (support/ros2_cli.py).
@@ -15,7 +16,6 @@ import random
 import re
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -29,6 +29,7 @@ from support.workspace import build, make_workspace
 
 pytestmark = pytest.mark.slow
 QUERY = "the red cup"  # the README's first command
+PLACE_QUERY = "the green bowl"
 NODES = ("/sim_bridge", "/molmo_pointer", "/molmo_pick")
 TROUBLE = ("Traceback", "RCLError", "failed to terminate", "never retrieved", "context is invalid")
 
@@ -168,8 +169,9 @@ def test_the_pick_graph_under_ros2_launch_answers_the_cli_and_stops_cleanly(ros_
     assert_clean_exit(run, run.stop(group=False), ("sim_node", "pointer_node", "pick_node"))
 
 
-def test_ctrl_c_to_the_whole_process_group_stops_every_node_cleanly(ros_env, launch):
-    run = launch("sim:=mujoco", "planner:=embedded", "point_source:=oracle")
+def test_pick_and_place_under_ros2_launch_then_ctrl_c_stops_every_node_cleanly(ros_env, launch):
+    seed = seed_with_object(QUERY, PLACE_QUERY, "place")
+    run = launch("sim:=mujoco", "planner:=embedded", "point_source:=oracle", "layout:=place", f"seed:={seed}")
     wait_for(
         lambda: (
             set(NODES[::2]) | {"/molmo_oracle_pointer"} <= set(ros2(ros_env, "node", "list").stdout.split())
@@ -177,5 +179,15 @@ def test_ctrl_c_to_the_whole_process_group_stops_every_node_cleanly(ros_env, lau
         120.0,
         "the nodes to start",
     )
-    time.sleep(2.0)  # the simulation streams; the signal reaches launch and the nodes at the same moment
+    goal = ros2(
+        ros_env,
+        "action", "send_goal", "/molmo/pick_place", "molmo_ros_interfaces/action/PickPlace",
+        "{query: '" + QUERY + "', place_query: '" + PLACE_QUERY + "'}", "--feedback",
+        timeout=400,
+    )  # fmt: skip
+    assert "Goal finished with status: SUCCEEDED" in goal.stdout, goal.stdout[-3000:]
+    assert "moved: 1" in goal.stdout and "verified: true" in goal.stdout, goal.stdout[-3000:]
+    for stage in ("transporting", "placing", "releasing", "retreating", "verifying"):
+        assert f"stage: {stage}" in goal.stdout
+    # The simulation streams; the signal reaches launch and the nodes at the same moment.
     assert_clean_exit(run, run.stop(group=True), ("sim_node", "oracle_point_node", "pick_node"))

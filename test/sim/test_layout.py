@@ -69,3 +69,36 @@ def test_unknown_kind_or_colour_is_rejected():
         place_object("teapot", "red", (0.5, 0.0), 0.0)
     with pytest.raises(SceneError, match="unknown colour"):
         place_object("cup", "mauve", (0.5, 0.0), 0.0)
+
+
+@pytest.mark.parametrize("layout", ["place", "sort"])
+def test_place_and_sort_scenes_hold_one_large_bowl_and_small_objects_apart(sim_config, layout):
+    from molmo_ros.sim.catalogue import KINDS
+
+    for seed in range(60):
+        objects = sample_layout(seed, sim_config, layout=layout).objects
+        bowls = [o for o in objects if o.kind == "bowl"]
+        assert len(bowls) == 1 and bowls[0] is objects[0], (seed, [o.name for o in objects])
+        # Room for a small object between the open fingers inside it; too wide to be picked itself.
+        assert bowls[0].shape.footprint_radius > 0.08 > MAX_GRASP_WIDTH
+        small = objects[1:]
+        assert small and all(o.kind in KINDS and o.shape.grasp_width <= MAX_GRASP_WIDTH for o in small)
+        assert len({o.name for o in objects}) == len(objects)
+        for a, b in combinations(objects, 2):
+            gap = (
+                math.dist(a.position[:2], b.position[:2])
+                - a.shape.footprint_radius
+                - b.shape.footprint_radius
+            )
+            assert gap >= sim_config.object_clearance - 1e-9, (seed, a.name, b.name)
+        if layout == "sort":
+            kinds = [o.kind for o in small]
+            assert 2 <= max(kinds.count(k) for k in kinds) <= 3, (seed, kinds)
+    # Seeded: the same seed, the same scene; the layout changes the scene.
+    assert sample_layout(5, sim_config, layout=layout) == sample_layout(5, sim_config, layout=layout)
+    assert sample_layout(5, sim_config, layout=layout) != sample_layout(5, sim_config)
+
+
+def test_an_unknown_layout_is_refused(sim_config):
+    with pytest.raises(SceneError, match="unknown layout"):
+        sample_layout(0, sim_config, layout="stack")
