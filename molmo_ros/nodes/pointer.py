@@ -63,6 +63,7 @@ class PointerNode(LifecycleNode):
         # Reentrant: a second request must reach the gate (and get BUSY) while the first one runs.
         self._query_group = ReentrantCallbackGroup()
         self._model: PointModel | None = None
+        self._load_error = ""  # why the last activation could not load the model (for the service's answer)
         self._sync: FrameSynchronizer | None = None
         self._gate: RequestGate | None = None
         self._tf_buffer = None
@@ -115,8 +116,10 @@ class PointerNode(LifecycleNode):
         try:
             self._model = load_from_parameters(p)
         except MolmoRosError as err:
+            self._load_error = str(err)
             self.get_logger().error(f"cannot load the model: {err}")
             return TransitionCallbackReturn.FAILURE
+        self._load_error = ""
         self.get_logger().info(
             f"model ready in {time.perf_counter() - start:.1f} s: {self._model.describe()}; "
             f"serving {SERVICE_NAME}"
@@ -193,8 +196,9 @@ class PointerNode(LifecycleNode):
         model, p = self._model, self._p
         validate_query(request.query, max_chars=p["max_query_chars"])  # the request first, then the world
         if model is None:
+            why = f"; the last activation failed: {self._load_error}" if self._load_error else ""
             raise MolmoRosError(
-                "the pointer node is not active (no model loaded); activate it first",
+                f"the pointer node is not active (no model loaded); activate it first{why}",
                 ErrorCode.MODEL_UNAVAILABLE,
             )
         frame = to_rgbd_frame(self._sync.latest(self.get_clock().now().nanoseconds, p["stale_frame_s"]))
