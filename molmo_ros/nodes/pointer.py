@@ -213,6 +213,7 @@ class PointerNode(LifecycleNode):
                 count=request.count,
                 depth=depth,
                 max_query_chars=p["max_query_chars"],
+                max_points=p["max_points"],
             )
         if p["annotate"]:
             self._publish_annotations(frame, result, request.query)

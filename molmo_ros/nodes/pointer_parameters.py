@@ -35,6 +35,7 @@ DESCRIPTIONS = {
     "min_depth_m": "smallest valid depth, metres",
     "max_depth_m": "largest valid depth, metres",
     "max_query_chars": "longest query accepted, characters",
+    "max_points": "most points an answer may hold; more is a PARSE_ERROR",
     "queue_size": "requests that may wait while one runs; beyond that BUSY",
     "annotate": "publish ~/annotated_image and ~/markers after each query",
     "autostart": "configure and activate on start (off when a lifecycle manager drives the node)",
@@ -45,7 +46,7 @@ RELIABILITIES = ("best_effort", "reliable")
 # or the queue and is read at configure (changing it while configured is refused with that reason).
 LIVE = frozenset(
     {"stale_frame_s", "target_frame", "static_transform", "depth_window", "min_depth_m", "max_depth_m",
-     "max_query_chars", "annotate", "autostart"}
+     "max_query_chars", "max_points", "annotate", "autostart"}
 )  # fmt: skip
 DEVICES_PREFIXES = ("auto", "cpu", "cuda")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -66,7 +67,7 @@ def validate_parameters(values: dict[str, Any]) -> None:
         raise ValueError(f"depth_window must be a positive odd number of pixels, got {window}")
     if not 0 <= values["min_depth_m"] < values["max_depth_m"]:
         raise ValueError("need 0 <= min_depth_m < max_depth_m")
-    for name in ("max_new_tokens", "max_query_chars", "sync_history"):
+    for name in ("max_new_tokens", "max_query_chars", "max_points", "sync_history"):
         if values[name] < 1:
             raise ValueError(f"{name} must be >= 1, got {values[name]}")
     for name in ("queue_size", "max_retries", "stale_frame_s", "sync_slop_s"):

@@ -111,7 +111,8 @@ class FrameSynchronizer(Generic[T]):
         """The newest pair, or an error saying why there is none.
 
         Raises MolmoRosError with NO_FRAME (nothing paired yet), NO_CAMERA_INFO (no camera info yet) or
-        STALE_FRAME (older than `max_age_s`; `max_age_s` <= 0 disables the check).
+        STALE_FRAME (older than `max_age_s`, or stamped more than that in the future; `max_age_s` <= 0
+        disables the check).
         """
         with self._lock:
             pair, info = self._pair, self._camera_info
@@ -126,6 +127,12 @@ class FrameSynchronizer(Generic[T]):
             raise MolmoRosError(
                 f"latest RGB-D frame is stamped {age:.0f} s away from this node's clock: the camera and "
                 "this node use different clocks (set use_sim_time the same for both)",
+                ErrorCode.STALE_FRAME,
+            )
+        if max_age_s > 0 and -age > max_age_s:
+            raise MolmoRosError(
+                f"latest RGB-D frame is stamped {-age:.2f} s in the future (limit {max_age_s:.2f} s): the "
+                "camera's clock runs ahead of this node's",
                 ErrorCode.STALE_FRAME,
             )
         if max_age_s > 0 and age > max_age_s:

@@ -105,11 +105,14 @@ def answer_point_query(
     count: bool = False,
     depth: DepthSettings | None = None,
     max_query_chars: int = 200,
+    max_points: int = 100,
 ) -> PointQueryResult:
     """Ask `model` about `frame` and lift its points into `camera_to_target.parent_frame`.
 
     Raises InvalidRequestError (query, frame mismatch) and the model's errors (MODEL_ERROR,
-    MODEL_UNAVAILABLE, TIMEOUT); other failures are returned in the result's `error`.
+    MODEL_UNAVAILABLE, TIMEOUT); other failures are returned in the result's `error`: an empty answer or one
+    with more than `max_points` points is a PARSE_ERROR (no camera frame needs more; a runaway answer would
+    otherwise cost a lift per point and a response as large).
     """
     depth = depth or DepthSettings()
     prompt = build_prompt(query, count, max_query_chars)
@@ -138,12 +141,17 @@ def answer_point_query(
         )
 
     start = time.perf_counter()
+    if not raw.text.strip():
+        return result(None, empty, PointParseError("the model's answer is empty"))
     try:
         answer = parse_points(raw.text, width, height)
     except PointParseError as err:
         timings["parse"] = (time.perf_counter() - start) * 1e3
         return result(None, empty, err)
     timings["parse"] = (time.perf_counter() - start) * 1e3
+    if len(answer.points) > max_points:
+        error = PointParseError(f"the answer holds {len(answer.points)} points; the limit is {max_points}")
+        return result(None, empty, error)
     if not answer.points:
         why = "the model says it is not in the image" if answer.absent else "the answer holds no point"
         return result(answer, empty, MolmoRosError(f"{query!r} not found: {why}", ErrorCode.NOT_FOUND))

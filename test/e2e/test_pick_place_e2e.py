@@ -172,3 +172,27 @@ def test_a_cancel_while_carrying_stops_the_arm_and_keeps_the_object_in_the_hand(
     assert state.grasped == "red_cup"
     assert obj(state, "red_cup").height_above_rest > 0.05
     assert not at_destination(obj(state, "red_cup"), obj(state, "blue_bowl"))
+
+
+def test_a_goal_while_another_runs_is_rejected_on_both_actions(session):
+    from molmo_ros_interfaces.action import Pick
+
+    reset(session, "place", PLACE_SEED)
+    stages: list[str] = []
+    holder: dict = {}
+    sent = session.place_action.send_goal_async(
+        PickPlace.Goal(query="the red cup", place_query="the blue bowl"),
+        feedback_callback=lambda m: stages.append(m.feedback.stage),
+    )
+    wait_for(sent.done, 10.0, "the goal to be accepted")
+    running = sent.result()
+    running.get_result_async().add_done_callback(lambda f: holder.setdefault("result", f.result()))
+    wait_for(lambda: "approaching" in stages, 120.0, "the arm to start moving")
+    for client, goal in ((session.action, Pick.Goal(query="the black can")),
+                         (session.place_action, PickPlace.Goal(query="the black can", place_query="the bowl"))):  # fmt: skip
+        second = client.send_goal_async(goal)
+        wait_for(second.done, 10.0, "the answer to the second goal")
+        assert not second.result().accepted  # one arm: refused while a goal runs
+    running.cancel_goal_async()
+    wait_for(lambda: "result" in holder, 60.0, "the first goal's result")
+    assert holder["result"].status == GoalStatus.STATUS_CANCELED
