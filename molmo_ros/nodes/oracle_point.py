@@ -16,7 +16,7 @@ from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 
 from molmo_ros.errors import ErrorCode, MolmoRosError
-from molmo_ros.nodes.parameters import current_values, declare_from_config
+from molmo_ros.nodes.parameters import SERVICE_QOS, current_values, declare_from_config
 from molmo_ros.nodes.pick_io import wait_for
 from molmo_ros.nodes.runner import run_node
 from molmo_ros.planning.targets import match_labels
@@ -46,7 +46,9 @@ class OraclePointNode(Node):
         p = current_values(self, self._names)
         group = ReentrantCallbackGroup()
         self._state_client = self.create_client(GetSceneState, p["state_service"], callback_group=group)
-        self.create_service(Point, p["service_name"], self._on_point, callback_group=group)
+        self.create_service(
+            Point, p["service_name"], self._on_point, qos_profile=SERVICE_QOS, callback_group=group
+        )
 
     def _on_point(self, request: Point.Request, response: Point.Response) -> Point.Response:
         start = time.perf_counter()

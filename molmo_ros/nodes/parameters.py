@@ -74,3 +74,9 @@ RELIABILITY = {"best_effort": ReliabilityPolicy.BEST_EFFORT, "reliable": Reliabi
 def camera_qos(reliability: str, depth: int) -> QoSProfile:
     """Keep-last `depth` QoS for camera subscriptions, `reliability` one of :data:`RELIABILITY`'s names."""
     return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=RELIABILITY[reliability])
+
+
+#: QoS of the /molmo/point service and its clients: reliable, every request kept. The default (keep the last
+#: 10) drops requests of a burst inside DDS before the node sees them; kept, each one gets an answer (BUSY
+#: beyond the node's queue), none is lost.
+SERVICE_QOS = QoSProfile(history=HistoryPolicy.KEEP_ALL, depth=1, reliability=ReliabilityPolicy.RELIABLE)

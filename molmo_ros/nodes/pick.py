@@ -40,6 +40,7 @@ from trajectory_msgs.msg import JointTrajectory as JointTrajectoryMsg
 from molmo_ros.conversions.pick_results import pick_place_result, pick_result
 from molmo_ros.errors import ErrorCode, MolmoRosError
 from molmo_ros.nodes.parameters import (
+    SERVICE_QOS,
     camera_qos,
     current_values,
     declare_from_config,
@@ -90,7 +91,7 @@ class PickNode(Node):
         )
         tf_buffer, self._tf_listener = tf_listener(self, p["transform_source"])
         self._io_endpoints = (
-            self.create_client(Point, p["point_service"], callback_group=clients),
+            self.create_client(Point, p["point_service"], qos_profile=SERVICE_QOS, callback_group=clients),
             self.create_client(SetBool, p["gripper_service"], callback_group=clients),
             self.create_publisher(JointTrajectoryMsg, p["trajectory_topic"], 10),
             tf_buffer,

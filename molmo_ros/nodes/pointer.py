@@ -33,7 +33,13 @@ from molmo_ros.conversions.stamps import stamp_ns, time_msg
 from molmo_ros.errors import ErrorCode, MolmoRosError, TransformError
 from molmo_ros.geometry import RigidTransform
 from molmo_ros.models import PointModel, load_from_parameters
-from molmo_ros.nodes.parameters import camera_qos, current_values, declare_from_config, validating_callback
+from molmo_ros.nodes.parameters import (
+    SERVICE_QOS,
+    camera_qos,
+    current_values,
+    declare_from_config,
+    validating_callback,
+)
 from molmo_ros.nodes.pointer_parameters import DESCRIPTIONS, LIVE, validate_parameters
 from molmo_ros.nodes.runner import run_node
 from molmo_ros.nodes.transforms import lookup, tf_listener
@@ -95,7 +101,9 @@ class PointerNode(LifecycleNode):
             self.create_subscription(
                 CameraInfo, p["camera_info_topic"], self._on_info, qos, callback_group=group
             ),
-            self.create_service(Point, SERVICE_NAME, self._on_point, callback_group=self._query_group),
+            self.create_service(
+                Point, SERVICE_NAME, self._on_point, qos_profile=SERVICE_QOS, callback_group=self._query_group
+            ),
         ]
         self._annotated_pub = self.create_lifecycle_publisher(Image, "~/annotated_image", 1)
         self._marker_pub = self.create_lifecycle_publisher(MarkerArray, "~/markers", 1)
