@@ -1,15 +1,20 @@
 #!/usr/bin/env python3
 """Benchmark the point service on this machine; prints one JSON object.
 
-The pointer node runs in its own process (`pointer_node`, the console script) so its CPU time can be read
-from /proc without counting the publisher. This process publishes 640x480 RGB-D frames and CameraInfo at
-the camera rate and then:
-  1. measures the node's CPU use while it only ingests frames (no queries): the camera-ingest cost;
-  2. sends point queries back to back while frames keep coming, and reports the round-trip latency
-     (client side) and the node's split (preprocess, model, parse + 3D) as p50 / p95, plus the node's CPU
-     share during the queries.
+The pointer node runs in its own process (`pointer_node`, the console script) so its CPU time and memory can
+be read from /proc without counting the publisher. This process publishes 640x480 RGB-D frames and CameraInfo
+at the camera rate and then:
+  1. measures the node's CPU use while it only ingests frames (no queries): the camera-ingest cost, for each
+     ingest mode of --ingest-modes in the same run ("serialized": deserialize_on_query true, the images kept
+     as bytes and only the queried pair decoded; "messages": every frame decoded into a message);
+  2. sends point queries back to back while frames keep coming (first mode's node), and reports the
+     round-trip latency (client side) and the node's split (preprocess, model, parse + 3D) as p50 / p95, plus
+     the node's CPU share during the queries;
+  3. with --burst N, sends N queries at once: how many were answered or BUSY (none may be lost: the bench
+     waits at most --burst-timeout s), p50 / p95 of the answered ones, the node's RSS before and after, and
+     that a query right after is answered.
 
-    .venv/bin/python scripts/bench_point_service.py [--model DIR] [--queries 30] [--rate 30]
+    .venv/bin/python scripts/bench_point_service.py [--model DIR] [--queries 30] [--rate 30] [--burst 100]
 
 Without --model it builds (once, cached) the tiny random Molmo2 checkpoint the tests use; its answers are
 random text, so the figures measure the service machinery and a tiny model's forward pass, not accuracy.
@@ -44,6 +49,14 @@ def percentiles(values: list[float]) -> dict[str, float]:
     return {"p50": round(float(np.percentile(arr, 50)), 2), "p95": round(float(np.percentile(arr, 95)), 2)}
 
 
+def rss_mb(pid: int) -> float:
+    """Resident memory of process `pid`, MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return float("nan")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -52,6 +65,11 @@ def main() -> int:
     parser.add_argument("--queries", type=int, default=30)
     parser.add_argument("--rate", type=float, default=30.0, help="camera rate, Hz")
     parser.add_argument("--ingest-seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--ingest-modes", nargs="+", default=["serialized", "messages"], choices=("serialized", "messages")
+    )
+    parser.add_argument("--burst", type=int, default=0, help="concurrent queries after the sequential ones")
+    parser.add_argument("--burst-timeout", type=float, default=300.0)
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=480)
     args = parser.parse_args()
@@ -70,17 +88,21 @@ def main() -> int:
     from sensor_msgs.msg import CameraInfo, Image
 
     from molmo_ros.conversions import numpy_to_image
+    from molmo_ros.nodes.parameters import SERVICE_QOS
     from molmo_ros_interfaces.srv import Point
 
-    node_cmd = [
-        str(VENV_BIN / "pointer_node"),
-        "--ros-args",
-        "-p", f"model:={model}",
-        "-p", "stale_frame_s:=0.0",
-        "-p", "annotate:=true",
-        "--log-level", "warn",
-    ]  # fmt: skip
-    server = subprocess.Popen(node_cmd, env=env)
+    def start_node(mode: str) -> subprocess.Popen:
+        command = [
+            str(VENV_BIN / "pointer_node"),
+            "--ros-args",
+            "-p", f"model:={model}",
+            "-p", "stale_frame_s:=0.0",
+            "-p", "annotate:=true",
+            "-p", f"deserialize_on_query:={'true' if mode == 'serialized' else 'false'}",
+            "--log-level", "warn",
+        ]  # fmt: skip
+        return subprocess.Popen(command, env=env)
+
     rclpy.init()
     node = rclpy.create_node("bench_point_client")
     executor = MultiThreadedExecutor(num_threads=2)
@@ -113,25 +135,39 @@ def main() -> int:
             next_t += period
             time.sleep(max(0.0, next_t - time.monotonic()))
 
-    client = node.create_client(Point, "/molmo/point")
+    client = node.create_client(Point, "/molmo/point", qos_profile=SERVICE_QOS)
+
+    def call() -> tuple[float, object]:
+        start = time.perf_counter()
+        future = client.call_async(Point.Request(query="the red cup"))
+        while not future.done():
+            time.sleep(0.001)
+        return (time.perf_counter() - start) * 1e3, future.result()
+
+    threading.Thread(target=camera, daemon=True).start()
+    ingest: dict[str, float] = {}
+    report: dict[str, object] = {}
+    servers: list[subprocess.Popen] = []
     try:
-        if not client.wait_for_service(timeout_sec=120):
-            raise RuntimeError("the pointer node did not come up")
-        threading.Thread(target=camera, daemon=True).start()
-        time.sleep(2.0)  # discovery and the first frames
-
-        def call() -> tuple[float, object]:
-            start = time.perf_counter()
-            future = client.call_async(Point.Request(query="the red cup"))
-            while not future.done():
-                time.sleep(0.001)
-            return (time.perf_counter() - start) * 1e3, future.result()
-
-        call()  # warm-up: first forward pass allocates
-        cpu0, wall0 = process_cpu_s(server.pid), time.monotonic()
-        time.sleep(args.ingest_seconds)
-        ingest_share = (process_cpu_s(server.pid) - cpu0) / (time.monotonic() - wall0)
-
+        for k, mode in enumerate(args.ingest_modes):
+            server = start_node(mode)
+            servers.append(server)
+            if not client.wait_for_service(timeout_sec=120):
+                raise RuntimeError("the pointer node did not come up")
+            deadline = time.monotonic() + 300.0
+            while call()[1].error.code == 11:  # MODEL_UNAVAILABLE: still loading the model
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the pointer node did not activate")
+                time.sleep(0.5)
+            call()  # warm-up: the first forward passes allocate
+            cpu0, wall0 = process_cpu_s(server.pid), time.monotonic()
+            time.sleep(args.ingest_seconds)
+            ingest[mode] = round((process_cpu_s(server.pid) - cpu0) / (time.monotonic() - wall0), 4)
+            if k < len(args.ingest_modes) - 1:
+                server.terminate()
+                server.wait(timeout=30)
+                time.sleep(1.0)
+        server = servers[-1]  # the last mode's node answers the queries
         rows = {
             "round_trip_ms": [],
             "node_total_ms": [],
@@ -150,10 +186,18 @@ def main() -> int:
             rows["parse_3d_ms"].append(response.postprocess_ms)
             codes[response.error.code] = codes.get(response.error.code, 0) + 1
         query_share = (process_cpu_s(server.pid) - cpu0) / (time.monotonic() - wall0)
+        report["latency"] = {name: percentiles(values) for name, values in rows.items()}
+        report["error_codes"] = {str(k): v for k, v in codes.items()}
+        report["query_node_ingest_mode"] = args.ingest_modes[-1]
+        report["node_cpu_share_while_querying"] = round(query_share, 4)
+        if args.burst:
+            report["burst"] = burst(client, server.pid, args.burst, args.burst_timeout, call, Point)
     finally:
         stop.set()
-        server.terminate()
-        server.wait(timeout=30)
+        for server in servers:
+            if server.poll() is None:
+                server.terminate()
+                server.wait(timeout=30)
         executor.shutdown()
         rclpy.shutdown()
 
@@ -165,16 +209,45 @@ def main() -> int:
                 "camera_rate_hz": args.rate,
                 "model": model,
                 "queries": args.queries,
-                "latency": {name: percentiles(values) for name, values in rows.items()},
-                "error_codes": {str(k): v for k, v in codes.items()},
-                "node_cpu_share_of_one_core": {
-                    "ingest_only": round(ingest_share, 4),
-                    "while_querying": round(query_share, 4),
-                },
+                "node_cpu_share_of_one_core_ingest_only": ingest,
+                **report,
             }
         )
     )
     return 0
+
+
+def burst(client, pid: int, n: int, timeout_s: float, call, point_srv) -> dict[str, object]:
+    """N queries at once: codes, p50 / p95 of the answered ones, RSS before / after, one query after."""
+    rss_before = rss_mb(pid)
+    sent = time.perf_counter()
+    futures = [client.call_async(point_srv.Request(query="the red cup")) for _ in range(n)]
+    finished: dict[int, float] = {}
+    deadline = time.monotonic() + timeout_s
+    while len(finished) < n and time.monotonic() < deadline:
+        for i, future in enumerate(futures):
+            if i not in finished and future.done():
+                finished[i] = (time.perf_counter() - sent) * 1e3
+        time.sleep(0.002)
+    codes: dict[str, int] = {}
+    answered = []
+    for i, future in enumerate(futures):
+        if i in finished:
+            code = future.result().error.code
+            codes[str(code)] = codes.get(str(code), 0) + 1
+            if code == 0:
+                answered.append(finished[i])
+    _, after = call()
+    return {
+        "requests": n,
+        "finished": len(finished),
+        "lost_or_hung": n - len(finished),
+        "error_codes": codes,
+        "answered_ms": percentiles(answered) if answered else None,
+        "rss_mb_before": rss_before,
+        "rss_mb_after": rss_mb(pid),
+        "query_after_code": int(after.error.code),
+    }
 
 
 if __name__ == "__main__":

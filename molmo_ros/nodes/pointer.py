@@ -29,7 +29,7 @@ from molmo_ros.conversions.point_messages import (
     point_markers,
     to_rgbd_frame,
 )
-from molmo_ros.conversions.stamps import stamp_ns, time_msg
+from molmo_ros.conversions.stamps import time_msg
 from molmo_ros.errors import ErrorCode, MolmoRosError, TransformError
 from molmo_ros.geometry import RigidTransform
 from molmo_ros.models import PointModel, load_from_parameters
@@ -42,10 +42,11 @@ from molmo_ros.nodes.parameters import (
 )
 from molmo_ros.nodes.pointer_parameters import DESCRIPTIONS, LIVE, validate_parameters
 from molmo_ros.nodes.runner import run_node
+from molmo_ros.nodes.serialized import decoded, stamped
 from molmo_ros.nodes.transforms import lookup, tf_listener
 from molmo_ros.pointing import validate_query
 from molmo_ros.pointing.drawing import draw_points
-from molmo_ros.pointing.frames import FrameSynchronizer, RgbdFrame, Stamped
+from molmo_ros.pointing.frames import FrameSynchronizer, RgbdFrame, RgbdPair
 from molmo_ros.pointing.query import DepthSettings, PointQueryResult, answer_point_query
 from molmo_ros.pointing.request_gate import RequestGate
 from molmo_ros_interfaces.srv import Point
@@ -95,9 +96,13 @@ class PointerNode(LifecycleNode):
         # Two per stream: a colour image and its depth image may arrive back to back.
         qos = camera_qos(p["image_reliability"], depth=2)
         group = self._camera_group
+        raw = bool(p["deserialize_on_query"])
         self._entities = [
-            self.create_subscription(Image, p["rgb_topic"], self._on_rgb, qos, callback_group=group),
-            self.create_subscription(Image, p["depth_topic"], self._on_depth, qos, callback_group=group),
+            # raw: the serialized bytes are kept, and only the pair a query uses is decoded.
+            self.create_subscription(Image, p["rgb_topic"], self._on_rgb, qos, callback_group=group, raw=raw),
+            self.create_subscription(
+                Image, p["depth_topic"], self._on_depth, qos, callback_group=group, raw=raw
+            ),
             self.create_subscription(
                 CameraInfo, p["camera_info_topic"], self._on_info, qos, callback_group=group
             ),
@@ -167,11 +172,11 @@ class PointerNode(LifecycleNode):
 
     # ---------------------------------------------------------------- camera callbacks
     # Callbacks only keep the newest messages; conversion happens when a query needs the frame.
-    def _on_rgb(self, msg: Image) -> None:
-        self._sync.add_rgb(Stamped(stamp_ns(msg.header.stamp), msg.header.frame_id, msg))
+    def _on_rgb(self, msg: Image | bytes) -> None:
+        self._sync.add_rgb(stamped(msg))
 
-    def _on_depth(self, msg: Image) -> None:
-        self._sync.add_depth(Stamped(stamp_ns(msg.header.stamp), msg.header.frame_id, msg))
+    def _on_depth(self, msg: Image | bytes) -> None:
+        self._sync.add_depth(stamped(msg))
 
     def _on_info(self, msg: CameraInfo) -> None:
         self._sync.set_camera_info(msg)
@@ -209,7 +214,8 @@ class PointerNode(LifecycleNode):
                 f"the pointer node is not active (no model loaded); activate it first{why}",
                 ErrorCode.MODEL_UNAVAILABLE,
             )
-        frame = to_rgbd_frame(self._sync.latest(self.get_clock().now().nanoseconds, p["stale_frame_s"]))
+        pair = self._sync.latest(self.get_clock().now().nanoseconds, p["stale_frame_s"])
+        frame = to_rgbd_frame(RgbdPair(decoded(pair.rgb), decoded(pair.depth), pair.camera_info))
         transform = self._camera_to_target(frame, request.target_frame or p["target_frame"])
         depth = DepthSettings(p["depth_window"], p["min_depth_m"], p["max_depth_m"])
         with self._gate.enter():

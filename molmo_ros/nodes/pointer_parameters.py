@@ -35,6 +35,7 @@ DESCRIPTIONS = {
     "min_depth_m": "smallest valid depth, metres",
     "max_depth_m": "largest valid depth, metres",
     "max_query_chars": "longest query accepted, characters",
+    "deserialize_on_query": "keep camera images serialized and decode only the pair a query uses",
     "max_points": "most points an answer may hold; more is a PARSE_ERROR",
     "queue_size": "requests that may wait while one runs; beyond that BUSY",
     "annotate": "publish ~/annotated_image and ~/markers after each query",
