@@ -3,11 +3,16 @@
 
     .venv/bin/python scripts/bench_model.py                    # tiny random Molmo2, CPU, 640x480
     .venv/bin/python scripts/bench_model.py --config 8b        # Molmo2-8B-sized random model (needs a GPU)
+    .venv/bin/python scripts/bench_model.py --config 4b --attn sdpa --hbm-gbps 4800   # + the bandwidth floor
     .venv/bin/python scripts/bench_model.py --checkpoint DIR   # any checkpoint directory or hub id
 
 What is measured, per query: ``preprocess_ms`` (picture + prompt to tensors on the device), ``model_ms``
 (greedy ``generate`` and decoding), ``parse_ms`` (answer text to pixel points) and ``total_ms``; p50 and p95
-over ``--runs`` queries after ``--warmup`` untimed ones, on a fixed synthetic 640x480 picture.
+over ``--runs`` queries after ``--warmup`` untimed ones, on a fixed synthetic 640x480 picture. Then the
+split of ``model_ms``: prefill (the same query answered with one token) and decode (the rest), as tokens per
+second; the peak memory (CUDA: ``max_memory_allocated``; CPU: the process's peak RSS); and, given the memory
+bandwidth (``--hbm-gbps``, H200: 4800), how far one decoded token is from the bandwidth floor (every weight
+read once per token: weight bytes / bandwidth).
 
 Honesty notes, also written into the JSON:
 
@@ -79,7 +84,9 @@ def load(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
         return model, {"source": args.checkpoint, "weights": "checkpoint"}
     if args.config == "tiny":
         path = tiny_checkpoint()
-        model = TransformersPointModel(path, device=args.device, dtype=args.dtype, max_new_tokens=64)
+        model = TransformersPointModel(
+            path, device=args.device, dtype=args.dtype, max_new_tokens=64, attn_implementation=args.attn
+        )
         return model, {"source": str(path), "weights": "random (tiny test checkpoint, seed 0)"}
 
     choice = resolve_device(args.device, args.dtype)
@@ -87,28 +94,77 @@ def load(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
         raise SystemExit(
             json.dumps(
                 {
-                    "error": "a Molmo2-8B-sized model is too big for this CPU benchmark: about 8.7 B parameters "
-                    "(35 GB in float32, 17 GB in bfloat16) and minutes per query on a few cores. Run it on a GPU "
-                    "(--device cuda), or pass --force to try anyway.",
-                    "config": "8b",
+                    "error": f"a Molmo2-{args.config.upper()}-sized model is too big for this CPU benchmark: "
+                    "4.6-8.7 B parameters (18-35 GB in float32) and minutes per query on a few cores. Run it on "
+                    "a GPU (--device cuda), or pass --force to try anyway.",
+                    "config": args.config,
                     "cuda_available": torch.cuda.is_available(),
                 }
             )
         )
-    built, processor, info = build_molmo2(Molmo2Sizes.molmo2_8b(), device=choice.device, dtype=choice.dtype)
+    sizes = Molmo2Sizes.molmo2_8b() if args.config == "8b" else Molmo2Sizes.molmo2_4b()
+    built, processor, info = build_molmo2(sizes, device=choice.device, dtype=choice.dtype)
+    if args.attn != "auto":
+        built.set_attn_implementation(args.attn)
     model = TransformersPointModel.from_loaded(
-        built, processor, name="random Molmo2-8B-sized", max_new_tokens=64
+        built, processor, name=f"random Molmo2-{args.config.upper()}-sized", max_new_tokens=64
     )
     return model, {
-        "source": "Molmo2Sizes.molmo2_8b()",
+        "source": f"Molmo2Sizes.molmo2_{args.config}()",
         "weights": "random",
         "num_parameters": info.num_parameters,
     }
 
 
+def prefill_decode(
+    backend: Any, image: np.ndarray, prompt: str, rows: list, prompt_tokens: int, new_tokens: list, args: Any
+) -> dict[str, Any]:
+    """Prefill (the query answered with exactly one token) vs decode (the rest of the answer), peak memory,
+    and the decode's distance from the memory-bandwidth floor."""
+    import resource
+
+    import torch
+
+    cuda = str(next(backend.model.parameters()).device).startswith("cuda")
+    answer, min_tokens = backend.max_new_tokens, backend.model.generation_config.min_new_tokens
+    backend.max_new_tokens, backend.model.generation_config.min_new_tokens = 1, 1
+    prefill = [backend.generate(image, prompt).model_ms for _ in range(max(3, args.runs // 3))]
+    backend.max_new_tokens, backend.model.generation_config.min_new_tokens = answer, min_tokens
+    prefill_ms = statistics.median(prefill)
+    model_ms = statistics.median(row["model"] for row in rows)
+    decoded = statistics.median(new_tokens) - 1
+    decode_ms_per_token = (model_ms - prefill_ms) / decoded if decoded > 0 else float("nan")
+    weight_bytes = sum(p.numel() * p.element_size() for p in backend.model.parameters())
+    floor_ms = weight_bytes / (args.hbm_gbps * 1e9) * 1e3
+    if cuda:
+        peak = torch.cuda.max_memory_allocated() / 2**30
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
+    return {
+        "prefill_ms_p50": round(prefill_ms, 2),
+        "prefill_tokens_per_s": round(prompt_tokens / (prefill_ms / 1e3), 1),
+        "decode_ms_per_token_p50": round(decode_ms_per_token, 3),
+        "decode_tokens_per_s": round(1e3 / decode_ms_per_token, 1) if decode_ms_per_token > 0 else None,
+        "peak_memory_gib": round(peak, 3),
+        "peak_memory_kind": "torch.cuda.max_memory_allocated" if cuda else "process peak RSS",
+        "weight_bytes": weight_bytes,
+        "bandwidth_gbps_assumed": args.hbm_gbps,
+        "bandwidth_floor_ms_per_token": round(floor_ms, 4),
+        "decode_over_bandwidth_floor": round(decode_ms_per_token / floor_ms, 2) if floor_ms > 0 else None,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
+    print(json.dumps(measure(argv), indent=2))
+    return 0
+
+
+def measure(argv: list[str] | None = None) -> dict[str, Any]:
+    """Run the benchmark with these command-line arguments; the result as a dict (what main prints)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", choices=("tiny", "8b"), default="tiny")
+    parser.add_argument("--config", choices=("tiny", "4b", "8b"), default="tiny")
+    parser.add_argument("--attn", default="auto", help="attention implementation: auto, sdpa, eager ...")
+    parser.add_argument("--hbm-gbps", type=float, default=4800.0, help="memory bandwidth, GB/s (H200: 4800)")
     parser.add_argument("--checkpoint", help="measure this checkpoint directory or hub id instead")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--dtype", default="auto")
@@ -159,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             new_tokens.append(int(raw.meta["new_tokens"]))
 
+    split = prefill_decode(backend, image, prompt, rows, raw.meta["prompt_tokens"], new_tokens, args)
     real_parse = []
     for _ in range(200):
         t = time.perf_counter()
@@ -196,11 +253,11 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "parse_real_answer_ms_p50": round(statistics.median(real_parse), 4),
         "parse_errors_on_model_text": parse_errors,
+        **split,
         "note": "random weights: the answers are meaningless; the compute per token is that of the configuration",
     }
     backend.close()
-    print(json.dumps(result, indent=2))
-    return 0
+    return result
 
 
 if __name__ == "__main__":
