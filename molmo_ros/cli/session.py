@@ -10,7 +10,10 @@ from typing import Any
 
 import numpy as np
 
-GIF_EVERY = 3  # keep every n-th camera frame in the GIF
+# The motion GIF keeps a frame every GIF_PERIOD_S of simulated time. While the arm moves nobody points, so the
+# simulation renders only that often then (camera_rate_moving): every render is wall time in a run that
+# waits for each frame.
+GIF_PERIOD_S = 0.2
 
 
 def scene_query(labels: list[str], seed: int) -> str:
@@ -74,6 +77,7 @@ class PickSession:
             context = rclpy.get_default_context()
         self.context = context
         sim_time = {"use_sim_time": True}
+        sim_overrides = {"camera_rate_moving": 1.0 / GIF_PERIOD_S, **sim_overrides}
         # The launch file's graph; only the pointer's autostart differs (activate_pointer loads the model).
         specs = pick_graph(
             "mujoco",
@@ -99,8 +103,8 @@ class PickSession:
         self.frames: list[np.ndarray] = []
         self.recording = False
         self._record = record
-        self._frame_count = 0
-        self.latest_rgb: np.ndarray | None = None
+        self._last_kept = -1.0
+        self._latest_msg: Any = None
         self.client.create_subscription(
             Image, sim_overrides.get("color_topic", "/camera/color/image_raw"), self._on_rgb, 2
         )
@@ -126,18 +130,28 @@ class PickSession:
             )
 
     def _on_rgb(self, msg: Any) -> None:
+        # Decoded only when kept: this process also runs the physics, and every callback holds the GIL.
+        self._latest_msg = msg
+        stamp = msg.header.stamp.sec + 1e-9 * msg.header.stamp.nanosec
+        if self.recording and self._record and stamp >= self._last_kept + GIF_PERIOD_S - 1e-6:
+            self._last_kept = stamp
+            self.frames.append(self._decode(msg))
+
+    @staticmethod
+    def _decode(msg: Any) -> np.ndarray:
         from molmo_ros.conversions import image_to_numpy, to_rgb
 
-        rgb = to_rgb(image_to_numpy(msg), msg.encoding)
-        self.latest_rgb = rgb
-        if self.recording and self._record:
-            self._frame_count += 1
-            if self._frame_count % GIF_EVERY == 0:
-                self.frames.append(rgb)
+        return to_rgb(image_to_numpy(msg), msg.encoding)
+
+    @property
+    def latest_rgb(self) -> np.ndarray | None:
+        """The newest camera picture (H, W, 3) uint8, None before the first."""
+        msg = self._latest_msg
+        return None if msg is None else self._decode(msg)
 
     def wait_for_camera(self, timeout_s: float = 60.0) -> None:
         deadline = time.monotonic() + timeout_s
-        while self.latest_rgb is None:
+        while self._latest_msg is None:
             if time.monotonic() > deadline:
                 raise TimeoutError("no camera image from the simulation")
             time.sleep(0.05)
@@ -161,7 +175,7 @@ class PickSession:
         from molmo_ros_interfaces.srv import ResetScene
 
         response = self.call(self.reset_client, ResetScene.Request(seed=seed, num_objects=num_objects), 120.0)
-        self.latest_rgb = None
+        self._latest_msg = None
         self.wait_for_camera()
         return response
 
@@ -184,7 +198,7 @@ class PickSession:
     def _send(self, client: Any, goal: Any, timeout_s: float, on_feedback: Any) -> tuple[Any, int]:
         if not client.wait_for_server(timeout_sec=10.0):
             raise TimeoutError(f"the action server {client._action_name} is not available")
-        self.frames, self._frame_count, self.recording = [], 0, True
+        self.frames, self._last_kept, self.recording = [], -1.0, True
         done = threading.Event()
         holder: dict[str, Any] = {}
 

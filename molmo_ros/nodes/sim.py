@@ -178,7 +178,10 @@ class SimBridgeNode(Node):
             )
             self._publish_joint_state(now)
         if now + 1e-9 >= self._next_camera:
-            self._next_camera = _next_tick(self._next_camera, now, float(self._param("camera_rate")))
+            # While the arm moves nobody points: a lower rate there (if asked for) saves renders.
+            moving = float(self._param("camera_rate_moving"))
+            rate = moving if moving > 0.0 and self.sim.trajectory_active else float(self._param("camera_rate"))
+            self._next_camera = _next_tick(self._next_camera, now, rate)
             # Latest frame wins: in real time an unrendered older frame is dropped rather than queued.
             assert self.sim.camera is not None
             self._pending = _PendingFrame(self.sim.camera, self.sim.snapshot(), now)

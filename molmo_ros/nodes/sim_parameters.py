@@ -28,6 +28,7 @@ DESCRIPTIONS = {
     "image_width": "image width, pixels",
     "image_height": "image height, pixels",
     "camera_rate": "camera frames per simulated second",
+    "camera_rate_moving": "camera frames per simulated second while the arm moves; 0: camera_rate",
     "depth_encoding": "depth image encoding: 32FC1 (meters) or 16UC1 (millimeters)",
     "render_shadows": "render shadows (nicer, about twice the CPU rendering time)",
     "joint_state_rate": "/joint_states and /clock messages per simulated second",

@@ -53,6 +53,7 @@ class SimConfig:
     image_width: int
     image_height: int
     camera_rate: float
+    camera_rate_moving: float
     depth_encoding: str
     render_shadows: bool
     joint_state_rate: float
@@ -142,6 +143,7 @@ def validate(values: Mapping[str, Any]) -> list[str]:
     check("image_width", lambda v: 16 <= v <= 4096, "must be 16-4096 px")
     check("image_height", lambda v: 16 <= v <= 4096, "must be 16-4096 px")
     check("camera_rate", lambda v: v > 0.0, "must be > 0 Hz")
+    check("camera_rate_moving", lambda v: v >= 0.0, "must be >= 0 Hz (0: camera_rate)")
     check("joint_state_rate", lambda v: v > 0.0, "must be > 0 Hz")
     check("object_clearance", lambda v: v >= 0.0, "must be >= 0 m")
     check("depth_encoding", lambda v: v in DEPTH_ENCODINGS, f"must be one of {DEPTH_ENCODINGS}")

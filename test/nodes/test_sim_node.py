@@ -204,3 +204,32 @@ def test_invalid_parameters_are_rejected(bridge):
     assert not result.successful and "500 Hz" in result.reason
     assert bridge.set_parameters([Parameter("camera_rate", value=12.0)])[0].successful
     bridge.set_parameters([Parameter("camera_rate", value=RATE)])
+
+
+def test_a_lower_camera_rate_while_the_arm_moves_renders_fewer_frames_then(client, bridge):
+    node, topics = client
+
+    def clock() -> float:
+        c = topics["clock"].snapshot()[-1].clock
+        return c.sec + 1e-9 * c.nanosec
+
+    wait_for(lambda: topics["joints"].snapshot() and topics["clock"].snapshot(), 30.0, "joint states")
+    assert bridge.set_parameters([Parameter("camera_rate_moving", value=RATE / 4)])[0].successful
+    try:
+        start = _latest_joints(topics)[:7]
+        goal = start + np.array([0.2, -0.2, 0.0, -0.2, 0.0, 0.2, -0.2])
+        msg = JointTrajectory(joint_names=[f"panda_joint{i}" for i in range(1, 8)])
+        msg.points = [JointTrajectoryPoint(positions=goal.tolist(), time_from_start=Duration(sec=2))]
+        t0 = clock()  # the motion runs from about now for 2 s of simulated time
+        node.create_publisher(JointTrajectory, CONFIG.trajectory_topic, 10).publish(msg)
+        wait_for(lambda: clock() > t0 + 3.5, 60.0, "the motion and a second at rest")
+    finally:
+        bridge.set_parameters([Parameter("camera_rate_moving", value=0.0)])
+    assert np.allclose(_latest_joints(topics)[:7], goal, atol=3e-3)
+    stamps = np.array(
+        [m.header.stamp.sec + 1e-9 * m.header.stamp.nanosec for m in topics["color"].snapshot()]
+    )
+    moving = np.diff(stamps[(stamps > t0 + 0.4) & (stamps < t0 + 1.8)])
+    resting = np.diff(stamps[(stamps > t0 + 2.4) & (stamps < t0 + 3.4)])
+    assert np.median(moving) == pytest.approx(4 / RATE, rel=0.1), moving
+    assert np.median(resting) == pytest.approx(1 / RATE, rel=0.1), resting
