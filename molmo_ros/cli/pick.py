@@ -152,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
                 where = f" object {f.object_index} attempt {f.attempt}" if hasattr(f, "attempt") else ""
                 print(f"[{f.stage}{where}] {f.detail}", file=sys.stderr)
 
+        goal_began = time.perf_counter()
         if args.place:
             result, _ = session.pick_place(
                 query, args.place, args.timeout, feedback, max_objects=args.max_objects
@@ -163,8 +164,11 @@ def run(args: argparse.Namespace) -> int:
             result, _ = session.pick(query, args.timeout, feedback)
             record = outcome(result, session.scene_state(), query)
             pointed, caption = [(result.target, query)], query
+        goal_s = time.perf_counter() - goal_began
         record.update(seed=int(before.seed), scene=labels, oracle=bool(args.oracle))
+        # wall_s: the whole command (start-up, model, scene); goal_wall_s: the action alone.
         record["wall_s"] = round(time.perf_counter() - started, 1)
+        record["goal_wall_s"] = round(goal_s, 1)
         record["files"] = write_pictures(session, pointed, caption, first_rgb, args.out)
         (args.out / "result.json").write_text(json.dumps(record, indent=2))
     except (MolmoRosError, TimeoutError) as err:
