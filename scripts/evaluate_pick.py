@@ -22,9 +22,16 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import os
+import random
 import sys
 import time
 from pathlib import Path
+
+# A domain of its own (unless one is given): another pick graph on this machine (a second run, a test) would
+# otherwise answer this one's goals and services.
+os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(150, 230)))
+os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 
 from tqdm import tqdm
 
