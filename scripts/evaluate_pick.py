@@ -111,6 +111,9 @@ def evaluate(source: str, tasks: list[str], args: argparse.Namespace) -> list[di
                     else:
                         record["error"] = "WRONG_OBJECT" if record.get("wrongly_moved") else "NOT_PLACED"
                 picks.append(record)
+                # Written after every goal: a run that stops early keeps what it measured.
+                partial = args.out / f"partial_{source}_{task}.json"
+                partial.write_text(json.dumps(summarize(source, task, picks), indent=2))
             summaries.append(summarize(source, task, picks))
     finally:
         session.close()

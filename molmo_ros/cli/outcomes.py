@@ -83,7 +83,8 @@ def place_outcome(
     def placed(name: str) -> bool:
         obj = objects[name]
         if destination is not None:
-            return at_destination(obj, objects[destination])
+            # The destination gone from the scene (reset by someone else) holds nothing.
+            return destination in objects and at_destination(obj, objects[destination])
         if place_point is None:
             return False
         return (
