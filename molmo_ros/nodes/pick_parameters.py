@@ -40,7 +40,7 @@ DESCRIPTIONS = {
     "min_grasp_width": "a closed hand narrower than this holds nothing (GRASP_MISSED), meters",
     "max_attempts": "pick attempts per object in /molmo/pick_place (a miss re-points and tries again)",
     "place_clearance": "a placed object's bottom this far above what it is put on when released, meters",
-    "place_slot_radius": "several objects in one container go this far from its centre, meters",
+    "place_wall_margin": "a placed object keeps this far from a container's wall, meters",
     "place_free_radius": "a place point on the table needs this much room around it, meters",
     "verify_radius": "after a place, a point this close to where the object was means it is still there, m",
 }
@@ -67,7 +67,7 @@ def validate_parameters(values: dict[str, Any]) -> None:
     if not values["workspace_min_z"] < values["workspace_max_z"]:
         raise ValueError("need workspace_min_z < workspace_max_z")
     for name in ("approach_distance", "lift_distance", "grasp_depth", "point_timeout_s", "gripper_settle_s",
-                 "place_clearance", "place_slot_radius", "place_free_radius", "verify_radius"):  # fmt: skip
+                 "place_clearance", "place_wall_margin", "place_free_radius", "verify_radius"):  # fmt: skip
         if values[name] <= 0:
             raise ValueError(f"{name} must be > 0, got {values[name]}")
     if not 1 <= values["max_attempts"] <= 10:

@@ -180,7 +180,9 @@ class SimBridgeNode(Node):
         if now + 1e-9 >= self._next_camera:
             # While the arm moves nobody points: a lower rate there (if asked for) saves renders.
             moving = float(self._param("camera_rate_moving"))
-            rate = moving if moving > 0.0 and self.sim.trajectory_active else float(self._param("camera_rate"))
+            rate = (
+                moving if moving > 0.0 and self.sim.trajectory_active else float(self._param("camera_rate"))
+            )
             self._next_camera = _next_tick(self._next_camera, now, rate)
             # Latest frame wins: in real time an unrendered older frame is dropped rather than queued.
             assert self.sim.camera is not None

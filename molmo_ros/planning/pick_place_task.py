@@ -39,10 +39,10 @@ from molmo_ros.planning.place import (
     Destination,
     PlaceSettings,
     find_destination,
+    free_spot,
     plan_place,
     plan_put_back,
     plan_retreat,
-    slot_xy,
 )
 from molmo_ros.planning.planner import Planner
 
@@ -115,7 +115,7 @@ class PickPlaceSettings:
         """From the pick node's parameters (config/pick.yaml, section molmo_pick)."""
         place = PlaceSettings(
             clearance=p["place_clearance"],
-            slot_radius=p["place_slot_radius"],
+            wall_margin=p["place_wall_margin"],
             free_radius=p["place_free_radius"],
             approach=p["approach_distance"],
             verify_radius=p["verify_radius"],
@@ -288,9 +288,7 @@ def _move_one(
         tagged = _Tagged(io, progress)
         try:
             run_pick(query, tagged, planner, settings.task, pick, select=choose)
-            # One object goes to the destination's centre; several onto a ring of three slots around it.
-            xy = slot_xy(destination, result.index % 3, 1 if wanted == 1 else 3, settings.place)
-            _place(query, result, tagged, planner, settings, report, pick, xy)
+            _place(query, result, tagged, planner, settings, report, pick)
             return
         except MolmoRosError as err:
             if err.code != ErrorCode.GRASP_MISSED or attempt == attempts:
@@ -308,13 +306,17 @@ def _place(
     settings: PickPlaceSettings,
     report: PickPlaceReport,
     pick: PickReport,
-    xy: np.ndarray,
 ) -> None:
     destination, timings, seed = report.destination, report.timings, settings.task.seed
+    observation = pick.located.observation
+    target = observation.target
+    held_radius = float(np.max(target.box.half_extents[:2])) if target is not None else 0.03
+    obstacles = [b for b in pick.plan.scene.obstacles if b.name != pick.plan.target_name]
+    spot = free_spot(destination, observation, obstacles, held_radius, settings.place)
     with timed(timings, TRANSPORTING):
-        io.report(TRANSPORTING, f"carrying it to {np.round(xy, 3).tolist()} m")
+        io.report(TRANSPORTING, f"carrying it to {np.round(spot.xy, 3).tolist()} m")
         try:
-            plan = plan_place(planner, io.joint_state(), pick.plan, destination, xy, settings.place, seed)
+            plan = plan_place(planner, io.joint_state(), pick.plan, destination, spot, settings.place, seed)
         except MolmoRosError as err:
             raise MolmoRosError(f"{err}; {_put_back(io, planner, pick, seed)}", err.code) from err
         io.execute(plan.transport.trajectory)

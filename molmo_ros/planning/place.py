@@ -3,9 +3,9 @@ release pose above it, and the motions there (transport, place, retreat) and bac
 
 A destination is what the pointing hit: an object with a floor below its rim is a container (a bowl: the
 object is released above its floor, inside the rim), any other object a surface to stand on (its top), and
-no object at all the table (at the point itself, if that spot is free). Several objects going into one
-container get slots on a small ring around its centre, the fingers opening along the ring so they stay
-clear of the wall. Plain Python, no ROS.
+no object at all the table (at the point itself, if that spot is free). An object going into a container that
+already holds some goes to the free spot farthest from them (seen in the depth picture of its own pick), the
+fingers opening across the direction of the nearest one. Plain Python, no ROS.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from molmo_ros.planning.perception import (
     Box,
     Capsule,
     PerceptionSettings,
+    SceneObservation,
     depth_to_cloud,
     observe_scene,
     remove_robot,
@@ -36,7 +37,7 @@ class PlaceSettings:
 
     clearance: the object's bottom this far above what it will stand on when the hand opens;
     container_depth: a floor at least this far below the rim makes the destination a container;
-    slot_radius: distance of the slots from a container's centre when several objects go in;
+    wall_margin: a placed object keeps this far from a container's wall;
     free_radius: on the table, no other object within this of the place point;
     approach: the hand comes down to the release pose and leaves it by this much;
     verify_radius: after the place, a point this close to where the object was means it is still there.
@@ -44,7 +45,7 @@ class PlaceSettings:
 
     clearance: float = 0.02
     container_depth: float = 0.015
-    slot_radius: float = 0.035
+    wall_margin: float = 0.02
     free_radius: float = 0.05
     approach: float = 0.12
     verify_radius: float = 0.03
@@ -93,9 +94,10 @@ def find_destination(
     if robot_capsules:
         cloud = remove_robot(cloud, robot_capsules)
     observation = observe_scene(cloud, point, perception)
-    target = observation.target
-    if target is not None and not _boxes_under([target.box], point):
-        target = None  # beside an object, not on it: a spot on the table
+    # The object the point lies on, seen from above; on several (a bowl and what it holds), the one that
+    # encloses the others. On none: a spot on the table beside them.
+    under = [o for o in observation.objects if _boxes_under([o.box], point)]
+    target = max(under, key=lambda o: float(np.prod(o.box.half_extents[:2]))) if under else None
     if target is None:
         for obj in observation.objects:
             gap = float(np.min(np.linalg.norm(obj.points[:, :2] - point[:2], axis=1)))
@@ -117,21 +119,58 @@ def find_destination(
     return Destination(point, target.centre_xy.copy(), surface, radius, container, target.box)
 
 
-def slot_xy(destination: Destination, slot: int, slots: int, settings: PlaceSettings) -> np.ndarray:
-    """Where (2,) object number `slot` of `slots` goes: the centre for one, a ring in a container for more."""
-    if slots <= 1 or not destination.container:
-        return destination.centre_xy.copy()
-    angle = 2.0 * math.pi * slot / max(slots, 3)
-    return destination.centre_xy + settings.slot_radius * np.array([math.cos(angle), math.sin(angle)])
+@dataclass(frozen=True)
+class Spot:
+    """Where the held object goes: xy (2,) m; the obstacle boxes already in the destination (the hand may touch
+    them on the way down); the direction (2,) from the spot to the nearest of them (None: empty)."""
+
+    xy: np.ndarray
+    contents: frozenset[str]
+    towards_nearest: np.ndarray | None
 
 
-def release_rotation(destination: Destination, xy: np.ndarray, held: Rotation) -> Rotation:
-    """The hand's orientation at the release: the grasp's own for the centre; off-centre in a container,
-    pointing down with the fingers opening along the ring (the wrist turning least of the two ways)."""
-    offset = xy - destination.centre_xy
-    if not destination.container or float(np.linalg.norm(offset)) < 1e-6:
+def free_spot(
+    destination: Destination,
+    observation: SceneObservation,
+    obstacles: list[Box],
+    held_radius: float,
+    settings: PlaceSettings,
+    grid: float = 0.005,
+) -> Spot:
+    """The spot in `destination` farthest from what it already holds (its centre when empty or not a
+    container). `observation`: the segmented scene of the pick's depth picture (points m); `obstacles`: its
+    boxes; `held_radius`: the held object's footprint radius (m)."""
+    centre = destination.centre_xy
+    if not destination.container:
+        return Spot(centre.copy(), frozenset(), None)
+    inner = destination.radius - settings.wall_margin
+    points = (
+        np.concatenate([o.points for o in observation.objects]) if observation.objects else np.zeros((0, 3))
+    )
+    offset = np.linalg.norm(points[:, :2] - centre, axis=1)
+    contained = points[(offset < inner) & (points[:, 2] > destination.surface_z + 0.01), :2]
+    contents = frozenset(b.name for b in obstacles if np.linalg.norm(b.centre[:2] - centre) < inner)
+    if not len(contained):
+        return Spot(centre.copy(), contents, None)
+    reach = max(inner - held_radius, 0.0)
+    steps = np.arange(-reach, reach + 1e-9, grid)
+    candidates = np.array([(x, y) for x in steps for y in steps if x * x + y * y <= reach * reach + 1e-12])
+    candidates = candidates.reshape(-1, 2) + centre
+    gaps = np.min(np.linalg.norm(candidates[:, None] - contained[None], axis=2), axis=1)
+    # The most room; between equals, nearer the centre (away from the wall).
+    best = int(np.argmax(gaps - 0.1 * np.linalg.norm(candidates - centre, axis=1)))
+    nearest = contained[int(np.argmin(np.linalg.norm(contained - candidates[best], axis=1)))]
+    return Spot(candidates[best], contents, nearest - candidates[best])
+
+
+def release_rotation(spot: Spot, held: Rotation) -> Rotation:
+    """The hand's orientation at the release: the grasp's own into an empty destination; else pointing down
+    with the fingers opening across the direction of the nearest object already there (the wrist turning
+    least of the two ways)."""
+    if spot.towards_nearest is None or float(np.linalg.norm(spot.towards_nearest)) < 1e-6:
         return held
-    angle = math.atan2(float(offset[1]), float(offset[0]))
+    # Fingers open along the tool y axis, (sin yaw, -cos yaw) for a top-down hand: across d at yaw = angle(d).
+    angle = math.atan2(float(spot.towards_nearest[1]), float(spot.towards_nearest[0]))
     held_yaw = float(held.as_euler("ZYX")[0])
     yaw = min((angle, angle + math.pi), key=lambda a: abs(math.remainder(a - held_yaw, 2.0 * math.pi)))
     return Rotation.from_euler("z", yaw) * Rotation.from_euler("x", math.pi)
@@ -154,11 +193,11 @@ def plan_place(
     start: JointState,
     pick: PickPlan,
     destination: Destination,
-    xy: np.ndarray,
+    spot: Spot,
     settings: PlaceSettings,
     seed: int = 0,
 ) -> PlacePlan:
-    """Plan the held object from where the lift left it to `xy` (2,) over `destination`, and back up.
+    """Plan the held object from where the lift left it to `spot` in `destination`, and back up.
 
     The carried object keeps the height the lift gave it: the transport is a straight line at that height
     (a free motion when the line is blocked), the place comes straight down. Raises the planner's error
@@ -166,14 +205,16 @@ def plan_place(
     """
     # How far the tool centre is above the object's bottom, from the grasp.
     held_offset = float(pick.candidate.grasp[2] - pick.scene.table_z)
+    xy = spot.xy
     release = np.array([xy[0], xy[1], destination.surface_z + settings.clearance + held_offset])
-    rotation = release_rotation(destination, np.asarray(xy, float), pick.candidate.rotation)
+    rotation = release_rotation(spot, pick.candidate.rotation)
     above = release + np.array([0.0, 0.0, settings.approach])
     above[2] = max(above[2], float(pick.candidate.lift[2]))
     # The picked object is in the hand now: not an obstacle where it stood.
     obstacles = [b for b in pick.scene.obstacles if b.name != pick.target_name]
     scene = PlanningScene(obstacles, pick.scene.table_z)
-    allowed = _boxes_under(obstacles, release)
+    # The destination and what it already holds: the hand goes down among them.
+    allowed = _boxes_under(obstacles, release) | spot.contents
     errors = []
     for motion in (Motion.LINEAR, Motion.FREE):
         carry = PoseWaypoint(above, rotation, motion, frozenset(), "above the destination")

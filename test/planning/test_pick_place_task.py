@@ -289,3 +289,42 @@ def test_the_stage_names_are_the_action_constants():
 
     constants = [getattr(PickPlace.Goal, f"STAGE_{s.upper()}") for s in PLACE_STAGES]
     assert constants == list(PLACE_STAGES)
+
+
+def test_the_next_object_goes_to_the_free_side_of_the_bowl_with_the_fingers_across_the_gap():
+    from molmo_ros.planning.grasp import Workspace
+    from molmo_ros.planning.perception import PerceptionSettings, depth_to_cloud, observe_scene
+    from molmo_ros.planning.place import PlaceSettings, find_destination, free_spot, release_rotation
+
+    inside = block(
+        "red block", (BOWL_CENTRE[0] + 0.035, BOWL_CENTRE[1])
+    )  # already in the bowl, on its +x side
+    inside.centre[2] += FLOOR
+    depth = render_depth([*bowl_boxes(), (inside.centre, inside.half)], CAMERA)
+    perception, settings = PerceptionSettings(), PlaceSettings()
+    destination = find_destination(
+        np.array([*BOWL_CENTRE, 0.02]), depth, INTRINSICS, CAMERA, perception, Workspace(0.25, 0.78, -0.05, 0.4),
+        settings,
+    )  # fmt: skip
+    assert destination.container
+    observation = observe_scene(depth_to_cloud(depth, INTRINSICS, CAMERA, 2), inside.centre, perception)
+    boxes = [o.box for o in observation.objects]
+    spot = free_spot(destination, observation, boxes, 0.025, settings)
+    assert spot.xy[0] < BOWL_CENTRE[0] - 0.01  # the free (-x) side
+    assert np.linalg.norm(spot.xy - inside.centre[:2]) > 0.05
+    assert spot.contents  # the block's box may be touched on the way down
+    # The fingers (tool y) open across the direction of the block, not towards it.
+    fingers = release_rotation(spot, top_down()).apply([0.0, 1.0, 0.0])
+    towards = spot.towards_nearest / np.linalg.norm(spot.towards_nearest)
+    assert abs(float(fingers[:2] @ towards)) < 0.05
+    # An empty bowl: its centre, the grasp's own orientation.
+    empty = free_spot(destination, observe_scene(depth_to_cloud(render_depth(bowl_boxes(), CAMERA), INTRINSICS,
+                      CAMERA, 2), inside.centre, perception), [], 0.025, settings)  # fmt: skip
+    np.testing.assert_allclose(empty.xy, destination.centre_xy)
+    assert empty.towards_nearest is None
+
+
+def top_down():
+    from scipy.spatial.transform import Rotation
+
+    return Rotation.from_euler("x", np.pi)
