@@ -40,11 +40,12 @@ from molmo_ros.planning.place import (
     PlaceSettings,
     find_destination,
     free_spot,
+    home_waypoint,
     plan_place,
     plan_put_back,
     plan_retreat,
 )
-from molmo_ros.planning.planner import Planner
+from molmo_ros.planning.planner import Planner, PoseWaypoint
 
 # The stages after the lift; the same strings as the STAGE_* constants of molmo_ros_interfaces/action/PickPlace.
 # Verifying comes after retreating: the hand above the destination would hide it from the camera.
@@ -146,6 +147,7 @@ class PickPlaceReport:
     destination: Destination | None = None
     objects: list[ObjectResult] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    home: PoseWaypoint | None = None
 
     @property
     def moved(self) -> int:
@@ -190,14 +192,30 @@ def run_pick_place(
     wanted = goal.max_objects or (MAX_OBJECTS if everything else 1)
     attempts = goal.max_attempts or settings.max_attempts
     progress = Progress(0, wanted, 0)
+    report.home = home_waypoint(planner, io.joint_state())  # where the hand returns after each place
     destination = _locate_destination(goal, _Tagged(io, progress), planner, settings, report.timings)
     report.destination = destination
     skipped: list[np.ndarray] = []  # where objects stood that could not be moved
+    moved_since_skip = False
     while len(report.objects) < wanted:
         result = ObjectResult(len(report.objects))
         try:
             _move_one(goal.query, result, io, planner, settings, report, attempts, wanted, skipped)
+            moved_since_skip = True
         except _NothingLeft as err:
+            if skipped and moved_since_skip:
+                # The scene changed since they failed (a neighbour that blocked the fingers may be gone):
+                # each skipped object gets one more turn; its earlier failure gives way to the new outcome.
+                report.objects = [
+                    o
+                    for o in report.objects
+                    if o.code == ErrorCode.OK
+                    or o.picked_from is None
+                    or all(_apart(o.picked_from, p, settings.place.verify_radius) for p in skipped)
+                ]
+                skipped.clear()
+                moved_since_skip = False
+                continue
             if report.objects:
                 break  # every object the query names is at the destination (or could not be moved)
             result.code, result.message = err.code, str(err)
@@ -288,7 +306,7 @@ def _move_one(
         tagged = _Tagged(io, progress)
         try:
             run_pick(query, tagged, planner, settings.task, pick, select=choose)
-            _place(query, result, tagged, planner, settings, report, pick)
+            _place(query, result, tagged, planner, settings, report, pick, progress.remaining > 0)
             return
         except MolmoRosError as err:
             if err.code != ErrorCode.GRASP_MISSED or attempt == attempts:
@@ -306,17 +324,22 @@ def _place(
     settings: PickPlaceSettings,
     report: PickPlaceReport,
     pick: PickReport,
+    more_to_come: bool,
 ) -> None:
     destination, timings, seed = report.destination, report.timings, settings.task.seed
     observation = pick.located.observation
     target = observation.target
+    # Its whole footprint (a mug's handle too): the part that must stay clear of the container's wall.
     held_radius = float(np.max(target.box.half_extents[:2])) if target is not None else 0.03
     obstacles = [b for b in pick.plan.scene.obstacles if b.name != pick.plan.target_name]
-    spot = free_spot(destination, observation, obstacles, held_radius, settings.place)
+    spot = free_spot(destination, observation, obstacles, held_radius, settings.place, more_to_come)
     with timed(timings, TRANSPORTING):
-        io.report(TRANSPORTING, f"carrying it to {np.round(spot.xy, 3).tolist()} m")
+        inside = f", beside {len(spot.contents)} object(s) already there" if spot.contents else ""
+        io.report(TRANSPORTING, f"carrying it to {np.round(spot.xy, 3).tolist()} m{inside}")
         try:
-            plan = plan_place(planner, io.joint_state(), pick.plan, destination, spot, settings.place, seed)
+            plan = plan_place(
+                planner, io.joint_state(), pick.plan, destination, spot, settings.place, seed, report.home
+            )
         except MolmoRosError as err:
             raise MolmoRosError(f"{err}; {_put_back(io, planner, pick, seed)}", err.code) from err
         io.execute(plan.transport.trajectory)
@@ -329,7 +352,7 @@ def _place(
         io.gripper(False)
     result.placed_at = plan.release_point
     with timed(timings, RETREATING):
-        io.report(RETREATING, "moving the hand up")
+        io.report(RETREATING, "moving the hand up and out of the camera's view")
         io.execute(plan.retreat.trajectory)
     with timed(timings, VERIFYING):
         io.report(VERIFYING, f"pointing at {query!r} again")

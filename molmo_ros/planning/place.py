@@ -3,9 +3,10 @@ release pose above it, and the motions there (transport, place, retreat) and bac
 
 A destination is what the pointing hit: an object with a floor below its rim is a container (a bowl: the
 object is released above its floor, inside the rim), any other object a surface to stand on (its top), and
-no object at all the table (at the point itself, if that spot is free). An object going into a container that
-already holds some goes to the free spot farthest from them (seen in the depth picture of its own pick), the
-fingers opening across the direction of the nearest one. Plain Python, no ROS.
+no object at all the table (at the point itself, if that spot is free). One object goes to a container's
+centre; when more will follow, objects go to its edge, each to the spot with the most room to those already
+inside (seen in the depth picture of its own pick), the fingers opening along the wall.
+Plain Python, no ROS.
 """
 
 from __future__ import annotations
@@ -122,11 +123,12 @@ def find_destination(
 @dataclass(frozen=True)
 class Spot:
     """Where the held object goes: xy (2,) m; the obstacle boxes already in the destination (the hand may touch
-    them on the way down); the direction (2,) from the spot to the nearest of them (None: empty)."""
+    them on the way down); the direction (2,) the fingers must open across, from the container's centre out
+    (None at the centre: any way)."""
 
     xy: np.ndarray
     contents: frozenset[str]
-    towards_nearest: np.ndarray | None
+    across: np.ndarray | None
 
 
 def free_spot(
@@ -135,42 +137,51 @@ def free_spot(
     obstacles: list[Box],
     held_radius: float,
     settings: PlaceSettings,
-    grid: float = 0.005,
+    more_to_come: bool = False,
 ) -> Spot:
-    """The spot in `destination` farthest from what it already holds (its centre when empty or not a
-    container). `observation`: the segmented scene of the pick's depth picture (points m); `obstacles`: its
-    boxes; `held_radius`: the held object's footprint radius (m)."""
+    """Where in `destination` the held object goes (planning frame, m).
+
+    Not a container: its centre. An empty container: its centre, or, when `more_to_come`, its edge (as far out
+    as the object fits inside the wall) so the next ones find room. A container that holds objects already:
+    the spot on that edge circle with the most room to them, each seen as a disc (its points inside the
+    container above the floor, from the pick's depth picture `observation`). `obstacles`: the pick's boxes;
+    `held_radius`: the held object's radius across its body (m).
+    """
     centre = destination.centre_xy
     if not destination.container:
         return Spot(centre.copy(), frozenset(), None)
     inner = destination.radius - settings.wall_margin
-    points = (
-        np.concatenate([o.points for o in observation.objects]) if observation.objects else np.zeros((0, 3))
-    )
-    offset = np.linalg.norm(points[:, :2] - centre, axis=1)
-    contained = points[(offset < inner) & (points[:, 2] > destination.surface_z + 0.01), :2]
-    contents = frozenset(b.name for b in obstacles if np.linalg.norm(b.centre[:2] - centre) < inner)
-    if not len(contained):
-        return Spot(centre.copy(), contents, None)
     reach = max(inner - held_radius, 0.0)
-    steps = np.arange(-reach, reach + 1e-9, grid)
-    candidates = np.array([(x, y) for x in steps for y in steps if x * x + y * y <= reach * reach + 1e-12])
-    candidates = candidates.reshape(-1, 2) + centre
-    gaps = np.min(np.linalg.norm(candidates[:, None] - contained[None], axis=2), axis=1)
-    # The most room; between equals, nearer the centre (away from the wall).
-    best = int(np.argmax(gaps - 0.1 * np.linalg.norm(candidates - centre, axis=1)))
-    nearest = contained[int(np.argmin(np.linalg.norm(contained - candidates[best], axis=1)))]
-    return Spot(candidates[best], contents, nearest - candidates[best])
+    contents = frozenset(b.name for b in obstacles if np.linalg.norm(b.centre[:2] - centre) < inner)
+    discs = []  # (centre (2,), radius) of each object already inside
+    for obj in observation.objects:
+        inside = obj.points[
+            (np.linalg.norm(obj.points[:, :2] - centre, axis=1) < inner)
+            & (obj.points[:, 2] > destination.surface_z + 0.01)
+        ]
+        if len(inside) >= 10:
+            middle = inside[:, :2].mean(axis=0)
+            discs.append((middle, float(np.max(np.linalg.norm(inside[:, :2] - middle, axis=1)))))
+    if not discs:
+        if not more_to_come:
+            return Spot(centre.copy(), contents, None)
+        out = np.array([-1.0, 0.0])  # towards the robot: the nearer side
+        return Spot(centre + reach * out, contents, out)
+    angles = np.radians(np.arange(0.0, 360.0, 10.0))
+    candidates = centre + reach * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    room = np.min([np.linalg.norm(candidates - c, axis=1) - r for c, r in discs], axis=0)
+    best = candidates[int(np.argmax(room))]
+    return Spot(best, contents, best - centre)
 
 
 def release_rotation(spot: Spot, held: Rotation) -> Rotation:
-    """The hand's orientation at the release: the grasp's own into an empty destination; else pointing down
-    with the fingers opening across the direction of the nearest object already there (the wrist turning
-    least of the two ways)."""
-    if spot.towards_nearest is None or float(np.linalg.norm(spot.towards_nearest)) < 1e-6:
+    """The hand's orientation at the release: the grasp's own at a container's centre or on a surface; at a
+    container's edge pointing down with the fingers opening along the wall, not into it (nor towards the
+    objects across the centre), the wrist turning least of the two ways."""
+    if spot.across is None or float(np.linalg.norm(spot.across)) < 1e-6:
         return held
     # Fingers open along the tool y axis, (sin yaw, -cos yaw) for a top-down hand: across d at yaw = angle(d).
-    angle = math.atan2(float(spot.towards_nearest[1]), float(spot.towards_nearest[0]))
+    angle = math.atan2(float(spot.across[1]), float(spot.across[0]))
     held_yaw = float(held.as_euler("ZYX")[0])
     yaw = min((angle, angle + math.pi), key=lambda a: abs(math.remainder(a - held_yaw, 2.0 * math.pi)))
     return Rotation.from_euler("z", yaw) * Rotation.from_euler("x", math.pi)
@@ -196,8 +207,11 @@ def plan_place(
     spot: Spot,
     settings: PlaceSettings,
     seed: int = 0,
+    home: PoseWaypoint | None = None,
 ) -> PlacePlan:
-    """Plan the held object from where the lift left it to `spot` in `destination`, and back up.
+    """Plan the held object from where the lift left it to `spot` in `destination`, and back up; then, with
+    `home`, a free motion there (out of the camera's view of the destination: the next pointing and the
+    verification see it whole; when that cannot be planned the hand stays above the destination).
 
     The carried object keeps the height the lift gave it: the transport is a straight line at that height
     (a free motion when the line is blocked), the place comes straight down. Raises the planner's error
@@ -232,10 +246,11 @@ def plan_place(
     # where the straight line passes too close to a singularity.
     errors = []
     for motion, rise in ((Motion.LINEAR, 1.0), (Motion.LINEAR, 0.5), (Motion.FREE, 1.0)):
-        up = release + np.array([0.0, 0.0, rise * (above[2] - release[2])])
-        retreat = planner.plan(
-            place.end_state, [PoseWaypoint(up, rotation, motion, allowed, "retreat")], scene, seed
-        )
+        lifted = release + np.array([0.0, 0.0, rise * (above[2] - release[2])])
+        up = PoseWaypoint(lifted, rotation, motion, allowed, "retreat")
+        retreat = planner.plan(place.end_state, [up, home], scene, seed) if home is not None else None
+        if retreat is None or not retreat.ok:
+            retreat = planner.plan(place.end_state, [up], scene, seed)
         if retreat.ok:
             break
         errors.append(retreat.error)
@@ -256,6 +271,16 @@ def plan_put_back(planner: Planner, start: JointState, pick: PickPlan, seed: int
     allowed = frozenset({pick.target_name}) if pick.target_name else frozenset()
     down = PoseWaypoint(pick.candidate.grasp, pick.candidate.rotation, Motion.LINEAR, allowed, "put back")
     return planner.plan(start, [down], pick.scene, seed)
+
+
+def home_waypoint(planner: Planner, start: JointState) -> PoseWaypoint | None:
+    """A free motion back to the hand's pose at `start` (None when the planner has no robot model to say
+    where that is)."""
+    robot = getattr(planner, "robot", None)
+    if robot is None:
+        return None
+    position, rotation = robot.tool_pose(robot.full_configuration(start.names, start.positions))
+    return PoseWaypoint(position, rotation, Motion.FREE, frozenset(), "home")
 
 
 def plan_retreat(

@@ -159,9 +159,9 @@ def bowl(rng: np.random.Generator) -> Shape:
 
 
 def large_bowl(rng: np.random.Generator) -> Shape:
-    """A bowl to put things in (place scenes): 17-19 cm across the rim, wide enough for a small object
-    between the open fingers inside it; too wide to be picked itself."""
-    rim = float(rng.uniform(0.085, 0.095))
+    """A bowl to put things in (place scenes): 19-21 cm across the rim, room for two or three small objects
+    side by side (the hand opening around each); too wide to be picked itself."""
+    rim = float(rng.uniform(0.095, 0.105))
     base = rim - 0.015
     height = float(rng.uniform(0.045, 0.055))
     thickness = 0.006

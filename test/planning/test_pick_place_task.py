@@ -291,7 +291,7 @@ def test_the_stage_names_are_the_action_constants():
     assert constants == list(PLACE_STAGES)
 
 
-def test_the_next_object_goes_to_the_free_side_of_the_bowl_with_the_fingers_across_the_gap():
+def test_the_next_object_goes_to_the_free_side_of_the_bowl_with_the_fingers_along_the_wall():
     from molmo_ros.planning.grasp import Workspace
     from molmo_ros.planning.perception import PerceptionSettings, depth_to_cloud, observe_scene
     from molmo_ros.planning.place import PlaceSettings, find_destination, free_spot, release_rotation
@@ -313,15 +313,15 @@ def test_the_next_object_goes_to_the_free_side_of_the_bowl_with_the_fingers_acro
     assert spot.xy[0] < BOWL_CENTRE[0] - 0.01  # the free (-x) side
     assert np.linalg.norm(spot.xy - inside.centre[:2]) > 0.05
     assert spot.contents  # the block's box may be touched on the way down
-    # The fingers (tool y) open across the direction of the block, not towards it.
+    # The fingers (tool y) open along the wall: across the direction out from the centre.
     fingers = release_rotation(spot, top_down()).apply([0.0, 1.0, 0.0])
-    towards = spot.towards_nearest / np.linalg.norm(spot.towards_nearest)
-    assert abs(float(fingers[:2] @ towards)) < 0.05
+    out = (spot.xy - destination.centre_xy) / np.linalg.norm(spot.xy - destination.centre_xy)
+    assert abs(float(fingers[:2] @ out)) < 0.05
     # An empty bowl: its centre, the grasp's own orientation.
     empty = free_spot(destination, observe_scene(depth_to_cloud(render_depth(bowl_boxes(), CAMERA), INTRINSICS,
                       CAMERA, 2), inside.centre, perception), [], 0.025, settings)  # fmt: skip
     np.testing.assert_allclose(empty.xy, destination.centre_xy)
-    assert empty.towards_nearest is None
+    assert empty.across is None
 
 
 def top_down():
