@@ -313,7 +313,7 @@ def _move_one(
                 raise
             # Leave the way the hand came, then look again: the object moved, or is not where it seemed.
             if pick.plan is not None:
-                _retreat(io, planner, pick)
+                _retreat(io, planner, pick, report.home)
 
 
 def _place(
@@ -344,16 +344,27 @@ def _place(
             raise MolmoRosError(f"{err}; {_put_back(io, planner, pick, seed)}", err.code) from err
         io.execute(plan.transport.trajectory)
         _still_held(io, settings, "while carrying it")
+    blocked = False
     with timed(timings, PLACING):
         io.report(PLACING, f"lowering it to {plan.release_point[2] * 100:.1f} cm")
-        io.execute(plan.place.trajectory)
+        try:
+            io.execute(plan.place.trajectory)
+        except MolmoRosError as err:
+            if err.code != ErrorCode.EXECUTION_FAILED:
+                raise
+            # Stopped on the way down, over the destination (what is already inside is in the way): the
+            # object is let go from where the hand stopped, a few cm above, and the check tells if it landed.
+            blocked = True
     with timed(timings, RELEASING):
-        io.report(RELEASING, "opening the gripper")
+        io.report(RELEASING, "opening the gripper" + (" where the descent was stopped" if blocked else ""))
         io.gripper(False)
     result.placed_at = plan.release_point
     with timed(timings, RETREATING):
         io.report(RETREATING, "moving the hand up and out of the camera's view")
-        io.execute(plan.retreat.trajectory)
+        if blocked:
+            _retreat(io, planner, pick, report.home)
+        else:
+            io.execute(plan.retreat.trajectory)
     with timed(timings, VERIFYING):
         io.report(VERIFYING, f"pointing at {query!r} again")
         result.verified, result.verification = _verify(query, io, destination, result, settings.place)
@@ -384,10 +395,10 @@ def _put_back(io: Any, planner: Planner, pick: PickReport, seed: int) -> str:
         return f"putting it back failed: {err}"
 
 
-def _retreat(io: Any, planner: Planner, pick: PickReport) -> None:
-    """Straight up to the pre-grasp height, when the planner can say where the hand is."""
+def _retreat(io: Any, planner: Planner, pick: PickReport, home: PoseWaypoint | None = None) -> None:
+    """Straight up to the pre-grasp height (then `home`), when the planner can say where the hand is."""
     candidate, scene = pick.plan.candidate, pick.plan.scene
-    up = plan_retreat(planner, io.joint_state(), float(candidate.pregrasp[2]), scene.table_z)
+    up = plan_retreat(planner, io.joint_state(), float(candidate.pregrasp[2]), scene.table_z, home=home)
     if up is not None and up.ok:
         io.execute(up.trajectory)
 

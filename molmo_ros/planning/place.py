@@ -284,18 +284,29 @@ def home_waypoint(planner: Planner, start: JointState) -> PoseWaypoint | None:
 
 
 def plan_retreat(
-    planner: Planner, start: JointState, tool_z: float, table_z: float, seed: int = 0
+    planner: Planner,
+    start: JointState,
+    tool_z: float,
+    table_z: float,
+    seed: int = 0,
+    home: PoseWaypoint | None = None,
 ) -> PlanResult | None:
-    """Straight up to `tool_z` (m) from wherever the hand is (after a miss or a put-back), no obstacles
-    but the table: the hand leaves the way it came. None when the planner has no robot model to tell where
-    the hand is (moveit_py: the next free motion starts from where it is)."""
+    """Straight up to `tool_z` (m) from wherever the hand is (after a miss, a put-back or a blocked descent),
+    no obstacles but the table: the hand leaves the way it came; then to `home` when given and plannable.
+    None when the planner has no robot model to tell where the hand is (moveit_py: the next free motion
+    starts from where it is)."""
     robot = getattr(planner, "robot", None)
     if robot is None:
         return None
     position, rotation = robot.tool_pose(robot.full_configuration(start.names, start.positions))
     target = np.array([position[0], position[1], max(tool_z, position[2])])
     up = PoseWaypoint(target, rotation, Motion.LINEAR, frozenset(), "retreat")
-    return planner.plan(start, [up], PlanningScene([], table_z), seed)
+    scene = PlanningScene([], table_z)
+    if home is not None:
+        both = planner.plan(start, [up, home], scene, seed)
+        if both.ok:
+            return both
+    return planner.plan(start, [up], scene, seed)
 
 
 def _boxes_under(boxes: list[Box], point: np.ndarray) -> frozenset[str]:

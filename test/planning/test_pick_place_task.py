@@ -328,3 +328,20 @@ def top_down():
     from scipy.spatial.transform import Rotation
 
     return Rotation.from_euler("x", np.pi)
+
+
+def test_a_descent_stopped_over_the_bowl_lets_go_there_and_the_check_confirms_it(planner):
+    world = BoxWorld(planner, [block("red block", (0.5, 0.1))])
+    executed = world.execute
+
+    def blocked_on_the_way_down(trajectory):
+        if len(world.executed) == 3:  # approach, lift, transport done: this is the descent
+            world.executed.append(trajectory)  # stopped before it moved (something inside is in the way)
+            raise MolmoRosError("the arm did not reach the end", ErrorCode.EXECUTION_FAILED)
+        executed(trajectory)
+
+    world.execute = blocked_on_the_way_down
+    report = run_pick_place(PickPlaceGoal("the red block", "the green bowl"), world, planner, SETTINGS)
+    (result,) = report.objects
+    assert result.code == ErrorCode.OK and result.verified, (result.message, result.verification)
+    assert in_bowl(world.thing("red block")) and world.held is None
