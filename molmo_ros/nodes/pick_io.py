@@ -57,22 +57,35 @@ class SensorCache:
         self.joints: JointState | None = None
 
     def on_depth(self, msg: Image) -> None:
-        with self.lock:
+        with self.joint_event:
             self.depth = msg
+            self.joint_event.notify_all()
 
     def on_info(self, msg: CameraInfo) -> None:
-        with self.lock:
+        with self.joint_event:
             self.info = msg
+            self.joint_event.notify_all()
+
+    def wait_for_camera(self, wait_s: float = 10.0) -> None:
+        """Wait up to `wait_s` for the first depth image and CameraInfo (a goal right after start-up)."""
+        with self.joint_event:
+            self.joint_event.wait_for(lambda: self.depth is not None and self.info is not None, wait_s)
 
     def on_joints(self, msg: JointState) -> None:
         with self.joint_event:
             self.joints = msg
             self.joint_event.notify_all()
 
-    def joint_msg(self) -> JointState:
-        with self.lock:
+    def joint_msg(self, wait_s: float = 10.0) -> JointState:
+        """The newest joint state; a goal sent right after start-up waits up to `wait_s` for the first."""
+        with self.joint_event:
             if self.joints is None:
-                raise MolmoRosError("no joint states received yet", ErrorCode.EXECUTION_FAILED)
+                self.joint_event.wait_for(lambda: self.joints is not None, timeout=wait_s)
+            if self.joints is None:
+                raise MolmoRosError(
+                    f"no joint states received in {wait_s:g} s: is the robot (or the simulation) running?",
+                    ErrorCode.EXECUTION_FAILED,
+                )
             return self.joints
 
 
@@ -115,6 +128,7 @@ class RosPickIO:
         response = wait_for(
             self.point_client.call_async(request), self.p["point_timeout_s"], service, self._canceled
         )
+        self.sensors.wait_for_camera()
         with self.sensors.lock:
             self._frame = (self.sensors.depth, self.sensors.info)
         if not response.success:
