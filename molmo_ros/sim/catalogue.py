@@ -148,26 +148,25 @@ def mug(rng: np.random.Generator) -> Shape:
     return Shape(tuple(_cup_body(radius, height) + handle), extents, radius + reach, 2 * radius, 900.0)
 
 
-def bowl(rng: np.random.Generator) -> Shape:
-    rim = float(rng.uniform(0.029, 0.031))
-    base = rim - 0.01
-    height = float(rng.uniform(0.035, 0.045))
+def _bowl(rim: float, flare: float, height: float, segments: int) -> Shape:
+    """A bowl: a bottom disc and a ring of walls flaring from `rim` - `flare` to `rim` (m) over `height` (m)."""
+    base = rim - flare
     thickness = 0.006
     bottom = Primitive("cylinder", (base, 0.5 * thickness), (0.0, 0.0, -0.5 * height + 0.5 * thickness))
-    walls = _ring(base, rim, -0.5 * height + thickness, 0.5 * height, thickness, 14)
+    walls = _ring(base, rim, -0.5 * height + thickness, 0.5 * height, thickness, segments)
     return Shape((bottom, *walls), (2 * rim, 2 * rim, height), rim, 2 * rim, 900.0)
+
+
+def bowl(rng: np.random.Generator) -> Shape:
+    rim = float(rng.uniform(0.029, 0.031))
+    return _bowl(rim, 0.01, float(rng.uniform(0.035, 0.045)), 14)
 
 
 def large_bowl(rng: np.random.Generator) -> Shape:
     """A bowl to put things in (place scenes): 19-21 cm across the rim, room for two or three small objects
     side by side (the hand opening around each); too wide to be picked itself."""
     rim = float(rng.uniform(0.095, 0.105))
-    base = rim - 0.015
-    height = float(rng.uniform(0.045, 0.055))
-    thickness = 0.006
-    bottom = Primitive("cylinder", (base, 0.5 * thickness), (0.0, 0.0, -0.5 * height + 0.5 * thickness))
-    walls = _ring(base, rim, -0.5 * height + thickness, 0.5 * height, thickness, 24)
-    return Shape((bottom, *walls), (2 * rim, 2 * rim, height), rim, 2 * rim, 900.0)
+    return _bowl(rim, 0.015, float(rng.uniform(0.045, 0.055)), 24)
 
 
 #: Object kinds by name; each builder draws its dimensions from the scene's random generator.

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from rclpy.parameter import Parameter
 from sensor_msgs.msg import CameraInfo, Image
 
 from molmo_ros.conversions import numpy_to_image
 from molmo_ros.errors import ErrorCode
-from molmo_ros.nodes.pointer import SERVICE_NAME, PointerNode
+from molmo_ros.nodes.pointer import SERVICE_NAME
 from molmo_ros_interfaces.srv import Point
-from support.ros import CameraRig, call, wait_for
+from support.ros import CameraRig, active_pointer, call, wait_for
 
 pytestmark = pytest.mark.ros
 
@@ -26,21 +25,9 @@ GOOD = '<points alt="cup" coords="1 1 500 500">cup</points>'
 
 @pytest.fixture(scope="module")
 def pointer(ros_module_context, spinner, model_server):
-    node = PointerNode(
-        context=ros_module_context,
-        parameter_overrides=[
-            Parameter("backend", value="openai"),
-            Parameter("model", value="allenai/Molmo2-8B"),
-            Parameter("server_url", value=model_server.url),
-            Parameter("max_retries", value=0),
-            Parameter("request_timeout_s", value=2.0),
-            Parameter("stale_frame_s", value=5.0),
-        ],
+    return active_pointer(
+        ros_module_context, spinner, model_server.url, request_timeout_s=2.0, stale_frame_s=5.0
     )
-    spinner.add(node)
-    node.trigger_configure()
-    node.trigger_activate()
-    return node
 
 
 @pytest.fixture(scope="module")

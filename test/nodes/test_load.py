@@ -9,13 +9,12 @@ import time
 
 import numpy as np
 import pytest
-from rclpy.parameter import Parameter
 
 from molmo_ros.errors import ErrorCode
 from molmo_ros.nodes.parameters import SERVICE_QOS
-from molmo_ros.nodes.pointer import SERVICE_NAME, PointerNode
+from molmo_ros.nodes.pointer import SERVICE_NAME
 from molmo_ros_interfaces.srv import Point
-from support.ros import CameraRig, call, wait_for
+from support.ros import CameraRig, active_pointer, call, wait_for
 
 pytestmark = pytest.mark.ros
 
@@ -31,19 +30,7 @@ def setup(ros_module_context, spinner, model_server):
     model_server.reset()
     model_server.answer = '<points alt="cup" coords="1 1 500 500">cup</points>'
     model_server.delay_s = 0.05  # a model that takes 50 ms an answer
-    pointer = PointerNode(
-        context=ros_module_context,
-        parameter_overrides=[
-            Parameter("backend", value="openai"),
-            Parameter("model", value="allenai/Molmo2-8B"),
-            Parameter("server_url", value=model_server.url),
-            Parameter("max_retries", value=0),
-            Parameter("stale_frame_s", value=2.0),
-        ],
-    )
-    spinner.add(pointer)
-    pointer.trigger_configure()
-    pointer.trigger_activate()
+    pointer = active_pointer(ros_module_context, spinner, model_server.url, stale_frame_s=2.0)
     client_node = spinner.add(rclpy.create_node("load_client", context=ros_module_context))
     # The client keeps every response too (the default QoS keeps the last 10).
     client = client_node.create_client(Point, SERVICE_NAME, qos_profile=SERVICE_QOS)

@@ -14,9 +14,9 @@ import pytest
 from rclpy.parameter import Parameter
 
 from molmo_ros.errors import ErrorCode
-from molmo_ros.nodes.pointer import SERVICE_NAME, PointerNode
+from molmo_ros.nodes.pointer import SERVICE_NAME
 from molmo_ros_interfaces.srv import Point
-from support.ros import CameraRig, call, wait_for
+from support.ros import CameraRig, active_pointer, call, wait_for
 
 pytestmark = pytest.mark.ros
 
@@ -33,23 +33,10 @@ def expected_in_target(u: float, v: float, z: float) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def pointer(ros_module_context, spinner, model_server):
-    node = PointerNode(
-        context=ros_module_context,
-        parameter_overrides=[
-            Parameter("backend", value="openai"),
-            Parameter("model", value="allenai/Molmo2-8B"),
-            Parameter("server_url", value=model_server.url),
-            Parameter("max_retries", value=0),
-            Parameter("request_timeout_s", value=1.0),
-            Parameter("stale_frame_s", value=1.0),
-            Parameter("queue_size", value=0),
-            Parameter("static_transform", value=STATIC),
-        ],
-    )
-    spinner.add(node)
-    node.trigger_configure()
-    node.trigger_activate()
-    yield node
+    return active_pointer(
+        ros_module_context, spinner, model_server.url,
+        request_timeout_s=1.0, stale_frame_s=1.0, queue_size=0, static_transform=STATIC,
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -177,3 +177,21 @@ def pick_session(
     finally:
         session.close()
         rclpy.shutdown(context=context)
+
+
+def active_pointer(context: object, spinner: Spinner, server_url: str, **parameters: object) -> Any:
+    """A pointer node on the OpenAI-compatible backend at `server_url` (no retries), configured and activated
+    in `spinner`; `parameters` override config/point.yaml's further."""
+    from rclpy.parameter import Parameter
+
+    from molmo_ros.nodes.pointer import PointerNode
+
+    values = {"backend": "openai", "model": "allenai/Molmo2-8B", "server_url": server_url, "max_retries": 0}
+    values.update(parameters)
+    node = PointerNode(
+        context=context, parameter_overrides=[Parameter(k, value=v) for k, v in values.items()]
+    )
+    spinner.add(node)
+    node.trigger_configure()
+    node.trigger_activate()
+    return node
