@@ -116,6 +116,18 @@ def depth_to_cloud(
     return camera_to_base.apply(optical)
 
 
+def scene_cloud(
+    depth_m: np.ndarray,
+    intrinsics: CameraIntrinsics,
+    camera_to_base: RigidTransform,
+    stride: int,
+    robot_capsules: list[Capsule] | None = None,
+) -> np.ndarray:
+    """(N, 3) points of the depth picture in the planning frame, without those on the robot (its capsules)."""
+    cloud = depth_to_cloud(depth_m, intrinsics, camera_to_base, stride)
+    return remove_robot(cloud, robot_capsules) if robot_capsules else cloud
+
+
 def remove_robot(points: np.ndarray, capsules: list[Capsule]) -> np.ndarray:
     """Drop the points inside any of the robot's capsules."""
     keep = np.ones(len(points), dtype=bool)

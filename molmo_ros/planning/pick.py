@@ -15,9 +15,8 @@ from molmo_ros.planning.perception import (
     Capsule,
     PerceptionSettings,
     SceneObservation,
-    depth_to_cloud,
     observe_scene,
-    remove_robot,
+    scene_cloud,
 )
 from molmo_ros.planning.planner import JointState, Motion, Planner, PlanningScene, PlanResult, PoseWaypoint
 
@@ -70,9 +69,7 @@ def locate(
     """
     target = np.asarray(target, dtype=float)
     settings.workspace.check(target)
-    cloud = depth_to_cloud(depth_m, intrinsics, camera_to_base, settings.perception.stride)
-    if robot_capsules:
-        cloud = remove_robot(cloud, robot_capsules)
+    cloud = scene_cloud(depth_m, intrinsics, camera_to_base, settings.perception.stride, robot_capsules)
     observation = observe_scene(cloud, target, settings.perception)
     obj = observation.target
     if obj is None:

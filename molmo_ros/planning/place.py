@@ -24,9 +24,8 @@ from molmo_ros.planning.perception import (
     Capsule,
     PerceptionSettings,
     SceneObservation,
-    depth_to_cloud,
     observe_scene,
-    remove_robot,
+    scene_cloud,
 )
 from molmo_ros.planning.pick import PickPlan
 from molmo_ros.planning.planner import JointState, Motion, Planner, PlanningScene, PlanResult, PoseWaypoint
@@ -91,9 +90,7 @@ def find_destination(
     """
     point = np.asarray(point, dtype=float)
     workspace.check(point)
-    cloud = depth_to_cloud(depth_m, intrinsics, camera_to_base, perception.stride)
-    if robot_capsules:
-        cloud = remove_robot(cloud, robot_capsules)
+    cloud = scene_cloud(depth_m, intrinsics, camera_to_base, perception.stride, robot_capsules)
     observation = observe_scene(cloud, point, perception)
     # The object the point lies on, seen from above; on several (a bowl and what it holds), the one that
     # encloses the others. On none: a spot on the table beside them.
