@@ -31,6 +31,7 @@ from training.aux_targets import (
 from training.coords import coordinate_token_ids
 from training.data.tasks import ABSENT_ANSWER
 from training.molmo2 import EOS_TOKEN
+from training.pictures import Picture, PictureCache, picture_of, prompt_inputs
 
 __all__ = ["BatchSource", "Encoded", "collate", "encode_example", "global_indices"]
 
@@ -69,16 +70,21 @@ def digit_token_ids(tokenizer: Any) -> list[int]:
     return sorted(singles | set(coordinate_token_ids(tokenizer)))
 
 
-def encode_example(processor: Any, image: Any, turns: list[tuple[str, str]], max_len: int) -> Encoded:
-    """Encode a picture and its ``(prompt, answer)`` turns (see the module docstring); cut at ``max_len``."""
+def encode_example(
+    processor: Any, image: Any, turns: list[tuple[str, str]], max_len: int, cache: PictureCache | None = None
+) -> Encoded:
+    """Encode a picture (PIL, or a :class:`Picture` of ``cache``) and its ``(prompt, answer)`` turns (see the
+    module docstring); cut at ``max_len``."""
     if not turns:
         raise ValueError("an example needs at least one question")
     tokenizer = processor.tokenizer
+    if cache is None:
+        cache = PictureCache(processor.image_processor, 0)
+    picture = image if isinstance(image, Picture) else picture_of(processor.image_processor, image)
     first = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": turns[0][0]}]}]
     prompt = processor.apply_chat_template(first, add_generation_prompt=True, tokenize=False)
-    enc = processor(images=[image], text=prompt, return_tensors="pt")
-    ids = enc["input_ids"][0].tolist()
-    mm = enc["mm_token_type_ids"][0].tolist()
+    ids, mm = prompt_inputs(processor, picture, prompt)
+    n_picture_tokens = sum(mm)
     labels = [IGNORE] * len(ids)
     for i, (question, answer) in enumerate(turns):
         if i > 0:
@@ -92,16 +98,16 @@ def encode_example(processor: Any, image: Any, turns: list[tuple[str, str]], max
         labels += ans_ids
     mm += [0] * (len(ids) - len(mm))
     ids, labels, mm = ids[:max_len], labels[:max_len], mm[:max_len]
-    if sum(mm) != int(enc["mm_token_type_ids"].sum()):
+    if sum(mm) != n_picture_tokens:
         raise ValueError(f"max_seq_len {max_len} cuts into the picture tokens; raise data.max_seq_len")
     return Encoded(
         input_ids=torch.tensor(ids, dtype=torch.long),
         labels=torch.tensor(labels, dtype=torch.long),
         mm_token_type_ids=torch.tensor(mm, dtype=torch.long),
-        pixel_values=enc["pixel_values"],
-        image_token_pooling=enc["image_token_pooling"],
-        image_grids=enc["image_grids"],
-        image_num_crops=enc["image_num_crops"],
+        pixel_values=cache.pixels(picture),
+        image_token_pooling=picture.image_token_pooling,
+        image_grids=picture.image_grids,
+        image_num_crops=picture.image_num_crops,
     )
 
 
@@ -197,6 +203,8 @@ class BatchSource(torch.utils.data.Dataset):
         style_weights: relative chance of drawing a question of each style (default 1; the key ``qa`` stands
             for every ``qa_*`` style, ``<style>:none`` for that style's questions answered "There are none."): the
             turns of an example are drawn without replacement with these weights.
+        picture_cache_rows: rows whose processed picture is kept (:class:`training.pictures.PictureCache`;
+            ~0.3 MB each at 224 px; 0 = none).
     """
 
     def __init__(
@@ -213,6 +221,7 @@ class BatchSource(torch.utils.data.Dataset):
         aux_targets: bool = False,
         position_frequencies: int = 0,
         style_weights: dict[str, float] | None = None,
+        picture_cache_rows: int = 0,
     ) -> None:
         self.rows, self.processor = rows, processor
         self.batch_size, self.max_turns, self.max_len = batch_size, max_turns, max_len
@@ -220,6 +229,12 @@ class BatchSource(torch.utils.data.Dataset):
         self.styles = styles
         self.aux_targets = aux_targets and {"mask", "objects"} <= set(getattr(rows, "column_names", []))
         self._fractions: dict[int, dict[int, torch.Tensor]] = {}
+        self.pictures = PictureCache(processor.image_processor, picture_cache_rows)
+        columns = list(getattr(rows, "column_names", []))
+        # Reading a row decodes every picture column: the question columns are read on their own.
+        text_columns = [c for c in columns if c not in ("image", "mask")]
+        self._text = rows.select_columns(text_columns) if text_columns else rows
+        self._columns: dict[str, Any] = {}
         self._positions: dict[tuple[int, int], torch.Tensor] = {}
         tokenizer = processor.tokenizer
         self.digit_ids = set(digit_token_ids(tokenizer))
@@ -237,12 +252,20 @@ class BatchSource(torch.utils.data.Dataset):
             return float(self.style_weights.get("qa", 1.0))
         return 1.0
 
+    def _column(self, row_index: int, name: str) -> Any:
+        """One column of one row, decoding no other picture."""
+        if not hasattr(self.rows, "select_columns"):
+            return self.rows[row_index][name]
+        if name not in self._columns:
+            self._columns[name] = self.rows.select_columns([name])
+        return self._columns[name][row_index][name]
+
     def __len__(self) -> int:
         return 1 << 40  # steps are counted by the loop, not by the data
 
     def example(self, row_index: int, sample: int) -> Encoded | None:
         """Encode row ``row_index`` for global sample number ``sample`` (which picks the turns)."""
-        row = self.rows[row_index]
+        row = self._text[row_index]
         turns = list(zip(row["prompts"], row["answers"], row["styles"], strict=True))
         if self.styles:
             turns = [t for t in turns if t[2] in self.styles]
@@ -256,28 +279,31 @@ class BatchSource(torch.utils.data.Dataset):
         else:
             rng.shuffle(turns)
         turns = turns[: rng.randint(1, min(self.max_turns, len(turns)))]
-        image = row["image"].convert("RGB")
-        encoded = encode_example(self.processor, image, [(q, a) for q, a, _ in turns], self.max_len)
+        picture = self.pictures.get(row_index, lambda: self._column(row_index, "image").convert("RGB"))
+        qa = [(q, a) for q, a, _ in turns]
+        encoded = encode_example(self.processor, picture, qa, self.max_len, self.pictures)
+        size = picture.size
         if self.aux_targets:
             objects = json.loads(row["objects"])
             fractions = self._fractions.get(row_index)
             if fractions is None:  # the masks through the processor: cached, a row comes back every epoch
-                fractions = object_patch_fractions(self.processor.image_processor, row["mask"], objects)
+                mask = self._column(row_index, "mask")
+                fractions = object_patch_fractions(self.processor.image_processor, mask, objects)
                 self._fractions[row_index] = fractions
             n_patches = encoded.pixel_values.shape[0] * encoded.pixel_values.shape[1]
             encoded.patch_colour, encoded.patch_kind = patch_targets(n_patches, fractions, objects)
-            if image.size not in self._positions:
-                self._positions[image.size] = patch_positions(self.processor.image_processor, image.size)
-            encoded.patch_xy = self._positions[image.size]
+            if size not in self._positions:
+                self._positions[size] = patch_positions(self.processor.image_processor, size)
+            encoded.patch_xy = self._positions[size]
             pooling = encoded.image_token_pooling
             if self.position_frequencies > 0:
                 encoded.token_position, encoded.token_position_weight = token_position_targets(
-                    pooling, encoded.patch_xy, fractions, objects, image.size, self.position_frequencies
+                    pooling, encoded.patch_xy, fractions, objects, size, self.position_frequencies
                 )
             # Only the first question can be read by the image tokens (it is the one before the picture).
             _, first_answer, first_style = turns[0]
             encoded.relevance = relevance_targets(
-                first_style, first_answer, pooling, fractions, objects, image.size
+                first_style, first_answer, pooling, fractions, objects, size
             )
             encoded.pointer_positions, encoded.pointer_targets, encoded.pointer_xy = pointer_targets(
                 encoded,
@@ -285,7 +311,7 @@ class BatchSource(torch.utils.data.Dataset):
                 fractions,
                 objects,
                 self.digit_ids,
-                image.size,
+                size,
                 self.coordinate_ids,
             )
         return encoded

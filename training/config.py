@@ -134,6 +134,9 @@ class DataConfig:
     max_turns: int = 3  # questions per example: drawn uniformly from 1..max_turns of the row's questions
     max_seq_len: int = 768  # tokens; longer examples are cut (labels too)
     num_workers: int = 0  # DataLoader worker processes preparing batches
+    picture_cache_rows: int = (
+        20000  # rows whose processed picture stays in memory (uint8, ~0.3 MB each at 224 px; 0 = none)
+    )
     style_weights: dict[str, float] = field(
         default_factory=dict
     )  # how often a row's question of each style is drawn, relative to 1 (styles not named: 1; "qa" = every qa_* style); shifts the mixture without re-rendering

@@ -173,6 +173,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         aux_targets=use_aux,
         position_frequencies=cfg.aux.position_frequencies,
         style_weights=cfg.data.style_weights,
+        picture_cache_rows=cfg.data.picture_cache_rows,
     )
     eval_source = BatchSource(
         eval_rows, processor, cfg.data.batch_size, cfg.data.max_turns, cfg.data.max_seq_len, cfg.seed + 1
