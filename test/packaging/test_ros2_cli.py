@@ -16,6 +16,7 @@ import random
 import re
 import signal
 import subprocess
+import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -56,14 +57,35 @@ def ros2(env: dict[str, str], *args: str, timeout: float = 60.0) -> subprocess.C
     )
 
 
+# A child inherits ignored (and blocked) signals, and Python installs its SIGINT handler only when SIGINT starts
+# at the default: `ros2 launch` started with SIGINT ignored never hears Ctrl-C (its nodes set their own handlers
+# and do). So launch starts from SIGINT / SIGTERM at their defaults, whatever this test process inherited.
+DEFAULT_SIGNALS_THEN_EXEC = (
+    "import os, signal, sys\n"
+    "for s in (signal.SIGINT, signal.SIGTERM):\n"
+    "    signal.signal(s, signal.SIG_DFL)\n"
+    "signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})\n"
+    "os.execvp(sys.argv[1], sys.argv[1:])"
+)
+
+
+def signal_state() -> str:
+    """This process's ignored and blocked signal masks (hex, from /proc), for the log."""
+    status = Path("/proc/self/status").read_text().splitlines()
+    return " ".join(line.replace("\t", "") for line in status if line.startswith(("SigIgn", "SigBlk")))
+
+
 class Launch:
     """`ros2 launch molmo_ros pick.launch.py ...` in its own process group, its output in a file."""
 
     def __init__(self, env: dict[str, str], log: Path, *arguments: str) -> None:
         self.log_path = log
         self._log = log.open("w")
+        self._log.write(f"[test] started from a process with {signal_state()}\n")
+        self._log.flush()
+        command = ["ros2", "launch", "molmo_ros", "pick.launch.py", *arguments]
         self.process = subprocess.Popen(
-            ["ros2", "launch", "molmo_ros", "pick.launch.py", *arguments],
+            [sys.executable, "-c", DEFAULT_SIGNALS_THEN_EXEC, *command],
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
