@@ -288,24 +288,43 @@ class EmbeddedPlanner(Planner):
         slerp = Slerp([0.0, 1.0], Rotation.concatenate([rotation, waypoint.rotation]))
         q = q_full.copy()
         points = [q[robot.q_index]]
-        for t in np.linspace(0.0, 1.0, steps + 1)[1:]:
-            target = position + t * (waypoint.position - position)
-            solution = robot.solve_ik(q, target, slerp([t])[0], max_iterations=60)
-            where = np.round(target, 3).tolist()
-            if solution is None:
-                raise UnreachableError(f"the straight line to {label} leaves the arm's reach at {where} m")
-            jump = float(np.max(np.abs(solution[robot.q_index] - q[robot.q_index])))
-            if jump > settings.max_joint_jump:
-                raise PlanningError(
-                    f"the straight line to {label} needs a joint jump of {jump:.2f} rad at {where} m"
-                )
-            if world.in_collision(solution):
-                raise PlanningError(
-                    f"the straight line to {label} collides at {where} m ({world.colliding_pair(solution)})"
-                )
-            q = solution
-            points.append(q[robot.q_index])
+
+        def pose(t: float) -> tuple[np.ndarray, Rotation]:
+            return position + t * (waypoint.position - position), slerp([t])[0]
+
+        for t0, t1 in itertools.pairwise(np.linspace(0.0, 1.0, steps + 1)):
+            for solution in self._line_step(q, t0, t1, pose, label, depth=0):
+                if world.in_collision(solution):
+                    where = np.round(robot.tool_pose(solution)[0], 3).tolist()
+                    raise PlanningError(
+                        f"the straight line to {label} collides at {where} m ({world.colliding_pair(solution)})"
+                    )
+                q = solution
+                points.append(q[robot.q_index])
         return np.array(points)
+
+    def _line_step(
+        self, q: np.ndarray, t0: float, t1: float, pose, label: str, depth: int
+    ) -> list[np.ndarray]:
+        """IK solutions from line parameter `t0` (solved: `q`) to `t1`. A step whose joints move more than
+        `max_joint_jump` is halved (up to 3 times, 1/8 of a `cartesian_step`): a motion that is fast near a
+        singularity but continuous splits into small steps, a jump to another IK branch stays a jump."""
+        robot, settings = self.robot, self.settings
+        target, rotation = pose(t1)
+        where = np.round(target, 3).tolist()
+        solution = robot.solve_ik(q, target, rotation, max_iterations=60)
+        if solution is None:
+            raise UnreachableError(f"the straight line to {label} leaves the arm's reach at {where} m")
+        jump = float(np.max(np.abs(solution[robot.q_index] - q[robot.q_index])))
+        if jump <= settings.max_joint_jump:
+            return [solution]
+        if depth >= 3:
+            raise PlanningError(
+                f"the straight line to {label} needs a joint jump of {jump:.2f} rad at {where} m"
+            )
+        middle = 0.5 * (t0 + t1)
+        first = self._line_step(q, t0, middle, pose, label, depth + 1)
+        return first + self._line_step(first[-1], middle, t1, pose, label, depth + 1)
 
     # ------------------------------------------------------------------ final check
     def _verify(self, trajectory, world: CollisionWorld, segments, waypoints, start: JointState) -> None:

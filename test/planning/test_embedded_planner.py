@@ -129,3 +129,47 @@ def test_the_same_seed_gives_the_same_sampled_plan_and_another_seed_another(plan
         o.positions.shape != one.positions.shape or not np.allclose(o.positions, one.positions)
         for o in others
     )
+
+
+def test_a_descent_close_to_the_base_is_continuous_and_straight(planner):
+    # 34 cm from the base with the hand at 45 degrees the joints move ~0.25 rad per centimetre of descent near
+    # 9 cm above the table: fast but continuous, so the step is subdivided instead of refused as a jump.
+    x, y = 0.34, -0.09
+    turned = Rotation.from_euler("z", math.radians(45)) * DOWN
+    result = planner.plan(
+        START,
+        [
+            PoseWaypoint(np.array([x, y, 0.2]), turned, Motion.FREE, name="above"),
+            PoseWaypoint(np.array([x, y, 0.04]), turned, Motion.LINEAR, name="grasp"),
+        ],
+        PlanningScene(),
+    )
+    assert result.ok, result.error
+    positions = result.trajectory.positions
+    assert float(np.max(np.abs(np.diff(positions, axis=0)))) < planner.settings.max_joint_jump
+    for arm in positions:
+        position, _ = tool_at(planner, arm)
+        if position[2] < 0.19:
+            assert np.linalg.norm(position[:2] - [x, y]) < 2e-3
+
+
+def test_a_jump_to_another_ik_branch_is_refused(planner, monkeypatch):
+    # An IK answer that moves a joint 0.5 rad at one point of the line, however small the step: a branch flip.
+    solve = planner.robot.solve_ik
+
+    def flipping(q, target, rotation, max_iterations=60):
+        solution = solve(q, target, rotation, max_iterations=max_iterations)
+        if solution is not None and target[2] < 0.1:
+            solution = solution.copy()
+            solution[planner.robot.q_index[0]] += 0.5
+        return solution
+
+    monkeypatch.setattr(planner.robot, "solve_ik", flipping)
+    waypoints = [
+        PoseWaypoint(np.array([0.55, -0.1, 0.2]), DOWN, Motion.FREE, name="above"),
+        PoseWaypoint(np.array([0.55, -0.1, 0.06]), DOWN, Motion.LINEAR, name="down"),
+    ]
+    result = planner.plan(START, waypoints, PlanningScene())
+    assert not result.ok
+    assert result.error.code == ErrorCode.PLANNING_FAILED
+    assert "joint jump" in result.error.message
