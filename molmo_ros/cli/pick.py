@@ -101,7 +101,7 @@ def _failure(query: str, code: str, message: str) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     from molmo_ros.errors import MolmoRosError
-    from molmo_ros.planning.pick_place_task import wants_all
+    from molmo_ros.planning.pick_place_goal import wants_all
 
     def emit(record: dict[str, Any]) -> None:
         print(json.dumps(record))

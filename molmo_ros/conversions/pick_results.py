@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from molmo_ros.errors import ErrorCode, MolmoRosError
-from molmo_ros.planning.pick_place_task import PickPlaceReport
+from molmo_ros.planning.pick_place_goal import PickPlaceReport
 from molmo_ros.planning.pick_task import PickReport
 
 

@@ -89,3 +89,17 @@ def point_markers(result: PointQueryResult, stamp: Any) -> Any:
             marker.text = point.label if kind == Marker.TEXT_VIEW_FACING else ""
             markers.markers.append(marker)
     return markers
+
+
+def annotated_image(frame: RgbdFrame, result: PointQueryResult, query: str) -> Any:
+    """sensor_msgs/Image (rgb8) of `frame`'s colour picture with the answer's points drawn and `query` as the
+    caption, stamped and framed as the camera picture."""
+    from sensor_msgs.msg import Image
+
+    from molmo_ros.conversions.images import numpy_to_image
+    from molmo_ros.pointing.drawing import draw_points
+
+    picture = draw_points(frame.rgb, result.pixel_points, result.depth_valid, caption=query)
+    image = numpy_to_image(picture, "rgb8", msg_factory=Image)
+    image.header.stamp, image.header.frame_id = time_msg(frame.stamp_ns), frame.frame_id
+    return image

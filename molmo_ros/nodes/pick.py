@@ -51,12 +51,8 @@ from molmo_ros.nodes.pick_parameters import AT_START, DESCRIPTIONS, validate_par
 from molmo_ros.nodes.runner import run_node
 from molmo_ros.nodes.transforms import tf_listener
 from molmo_ros.planning import config as planner_config
-from molmo_ros.planning.pick_place_task import (
-    PickPlaceGoal,
-    PickPlaceReport,
-    PickPlaceSettings,
-    run_pick_place,
-)
+from molmo_ros.planning.pick_place_goal import PickPlaceGoal, PickPlaceReport, PickPlaceSettings
+from molmo_ros.planning.pick_place_task import run_pick_place
 from molmo_ros.planning.pick_task import PickReport, PickTaskSettings, run_pick
 from molmo_ros_interfaces.action import Pick, PickPlace
 from molmo_ros_interfaces.srv import Point

@@ -103,7 +103,7 @@ class RosPickIO:
         return bool(self.goal.is_cancel_requested)
 
     def report(self, stage: str, detail: str, progress: Any = None) -> None:
-        """Feedback of the goal's action: Pick's, or with `progress` (pick_place_task.Progress) PickPlace's."""
+        """Feedback of the goal's action: Pick's, or with `progress` (pick_place_goal.Progress) PickPlace's."""
         from molmo_ros_interfaces.action import Pick, PickPlace
 
         if self._canceled():

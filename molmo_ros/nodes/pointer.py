@@ -1,7 +1,7 @@
 """The pointer node: camera topics in, ``/molmo/point`` answered in 2D and 3D.
 
-A lifecycle node (like yolo_ros): configure creates the camera subscriptions, publishers and the service;
-activate loads the model; deactivate frees it. Parameters that only shape the next answer (depth window,
+A lifecycle node (like yolo_ros): configure creates the service and publishers; activate loads the model
+and subscribes to the camera; deactivate frees both (an inactive node takes no frames, 0 % of a core). Parameters that only shape the next answer (depth window,
 stale-frame limit, target frame ...; ``LIVE``) apply as soon as they are set; the others are read at
 configure, and changing them while the node is configured is refused with that reason. Camera callbacks and the service run in different callback
 groups of a multi-threaded executor, so images keep flowing while the model thinks; one query runs on the
@@ -22,16 +22,15 @@ from sensor_msgs.msg import CameraInfo, Image
 from visualization_msgs.msg import MarkerArray
 
 from molmo_ros.capabilities import has_module
-from molmo_ros.conversions import numpy_to_image
 from molmo_ros.conversions.point_messages import (
+    annotated_image,
     fill_error,
     fill_point_response,
     point_markers,
     to_rgbd_frame,
 )
 from molmo_ros.conversions.stamps import time_msg
-from molmo_ros.errors import ErrorCode, MolmoRosError, TransformError
-from molmo_ros.geometry import RigidTransform
+from molmo_ros.errors import ErrorCode, MolmoRosError
 from molmo_ros.models import PointModel, load_from_parameters
 from molmo_ros.nodes.parameters import (
     SERVICE_QOS,
@@ -43,9 +42,8 @@ from molmo_ros.nodes.parameters import (
 from molmo_ros.nodes.pointer_parameters import DESCRIPTIONS, LIVE, validate_parameters
 from molmo_ros.nodes.runner import run_node
 from molmo_ros.nodes.serialized import decoded, stamped
-from molmo_ros.nodes.transforms import lookup, tf_listener
+from molmo_ros.nodes.transforms import camera_to_target, tf_listener
 from molmo_ros.pointing import validate_query
-from molmo_ros.pointing.drawing import draw_points
 from molmo_ros.pointing.frames import FrameSynchronizer, RgbdFrame, RgbdPair
 from molmo_ros.pointing.query import DepthSettings, PointQueryResult, answer_point_query
 from molmo_ros.pointing.request_gate import RequestGate
@@ -74,7 +72,8 @@ class PointerNode(LifecycleNode):
         self._sync: FrameSynchronizer | None = None
         self._gate: RequestGate | None = None
         self._tf_buffer = None
-        self._entities: list[Any] = []
+        self._entities: list[Any] = []  # the service and the tf listener (configure to cleanup)
+        self._camera: list[Any] = []  # the camera subscriptions (activate to deactivate)
         self._p: dict[str, Any] = {}
 
     def _apply_parameters(self, changes: list[Any]) -> None:
@@ -93,22 +92,10 @@ class PointerNode(LifecycleNode):
         p = self._p
         self._sync = FrameSynchronizer(slop_ns=int(p["sync_slop_s"] * 1e9), history=p["sync_history"])
         self._gate = RequestGate(max_waiting=p["queue_size"])
-        # Two per stream: a colour image and its depth image may arrive back to back.
-        qos = camera_qos(p["image_reliability"], depth=2)
-        group = self._camera_group
-        raw = bool(p["deserialize_on_query"])
         self._entities = [
-            # raw: the serialized bytes are kept, and only the pair a query uses is decoded.
-            self.create_subscription(Image, p["rgb_topic"], self._on_rgb, qos, callback_group=group, raw=raw),
-            self.create_subscription(
-                Image, p["depth_topic"], self._on_depth, qos, callback_group=group, raw=raw
-            ),
-            self.create_subscription(
-                CameraInfo, p["camera_info_topic"], self._on_info, qos, callback_group=group
-            ),
             self.create_service(
                 Point, SERVICE_NAME, self._on_point, qos_profile=SERVICE_QOS, callback_group=self._query_group
-            ),
+            )
         ]
         self._annotated_pub = self.create_lifecycle_publisher(Image, "~/annotated_image", 1)
         self._marker_pub = self.create_lifecycle_publisher(MarkerArray, "~/markers", 1)
@@ -133,6 +120,7 @@ class PointerNode(LifecycleNode):
             self.get_logger().error(f"cannot load the model: {err}")
             return TransitionCallbackReturn.FAILURE
         self._load_error = ""
+        self._subscribe_camera(p)
         self.get_logger().info(
             f"model ready in {time.perf_counter() - start:.1f} s: {self._model.describe()}; "
             f"serving {SERVICE_NAME}"
@@ -145,7 +133,11 @@ class PointerNode(LifecycleNode):
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._unload()
-        self._destroy_entities()
+        for entity in self._entities:
+            entity.unregister() if hasattr(entity, "unregister") else self.destroy_service(entity)
+        self._entities = []
+        self.destroy_lifecycle_publisher(self._annotated_pub)
+        self.destroy_lifecycle_publisher(self._marker_pub)
         self._sync, self._p = None, {}
         return TransitionCallbackReturn.SUCCESS
 
@@ -153,22 +145,30 @@ class PointerNode(LifecycleNode):
         self._unload()
         return TransitionCallbackReturn.SUCCESS
 
+    def _subscribe_camera(self, p: dict[str, Any]) -> None:
+        # Two per stream: a colour image and its depth image may arrive back to back. Raw images: the
+        # serialized bytes are kept, and only the pair a query uses is decoded.
+        qos, raw = camera_qos(p["image_reliability"], depth=2), p["deserialize_on_query"]
+        streams = (
+            (Image, "rgb_topic", self._on_rgb, raw),
+            (Image, "depth_topic", self._on_depth, raw),
+            (CameraInfo, "camera_info_topic", self._on_info, False),
+        )
+        self._camera = [
+            self.create_subscription(kind, p[topic], on, qos, callback_group=self._camera_group, raw=r)
+            for kind, topic, on, r in streams
+        ]
+
     def _unload(self) -> None:
+        """Free the model and stop taking frames (the frames kept are dropped with them)."""
+        for subscription in self._camera:
+            self.destroy_subscription(subscription)
+        self._camera = []
+        if self._sync is not None:
+            self._sync.clear()
         if self._model is not None:
             self._model.close()
             self._model = None
-
-    def _destroy_entities(self) -> None:
-        for entity in self._entities:
-            if hasattr(entity, "unregister"):  # tf2 listener
-                entity.unregister()
-            elif hasattr(entity, "srv_name"):
-                self.destroy_service(entity)
-            else:
-                self.destroy_subscription(entity)
-        self._entities = []
-        self.destroy_lifecycle_publisher(self._annotated_pub)
-        self.destroy_lifecycle_publisher(self._marker_pub)
 
     # ---------------------------------------------------------------- camera callbacks
     # Callbacks only keep the newest messages; conversion happens when a query needs the frame.
@@ -216,7 +216,7 @@ class PointerNode(LifecycleNode):
             )
         pair = self._sync.latest(self.get_clock().now().nanoseconds, p["stale_frame_s"])
         frame = to_rgbd_frame(RgbdPair(decoded(pair.rgb), decoded(pair.depth), pair.camera_info))
-        transform = self._camera_to_target(frame, request.target_frame or p["target_frame"])
+        transform = camera_to_target(self._tf_buffer, frame, request.target_frame or p["target_frame"], p)
         depth = DepthSettings(p["depth_window"], p["min_depth_m"], p["max_depth_m"])
         with self._gate.enter():
             result = answer_point_query(
@@ -233,27 +233,9 @@ class PointerNode(LifecycleNode):
             self._publish_annotations(frame, result, request.query)
         return result
 
-    def _camera_to_target(self, frame: RgbdFrame, target: str) -> RigidTransform:
-        if target == frame.frame_id:
-            return RigidTransform.identity(target)
-        if self._tf_buffer is not None:
-            return lookup(self._tf_buffer, target, frame.frame_id, frame.stamp_ns, 0.2)
-        if target != self._p["target_frame"]:
-            raise TransformError(
-                f"cannot transform into {target!r}: the camera pose comes from static_transform, which goes "
-                f"from {frame.frame_id!r} to {self._p['target_frame']!r} only (transform_source "
-                f"{self._p['transform_source']!r})"
-            )
-        xyzq = self._p["static_transform"]
-        return RigidTransform.from_xyz_quat(xyzq[:3], xyzq[3:], target, frame.frame_id)
-
     def _publish_annotations(self, frame: RgbdFrame, result: PointQueryResult, query: str) -> None:
-        stamp = time_msg(frame.stamp_ns)
-        picture = draw_points(frame.rgb, result.pixel_points, result.depth_valid, caption=query)
-        image = numpy_to_image(picture, "rgb8", msg_factory=Image)
-        image.header.stamp, image.header.frame_id = stamp, frame.frame_id
-        self._annotated_pub.publish(image)
-        self._marker_pub.publish(point_markers(result, stamp))
+        self._annotated_pub.publish(annotated_image(frame, result, query))
+        self._marker_pub.publish(point_markers(result, time_msg(frame.stamp_ns)))
 
 
 def _autostart(node: PointerNode) -> None:

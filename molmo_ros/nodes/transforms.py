@@ -50,3 +50,19 @@ def lookup(buffer: Any, target: str, source: str, stamp_ns: int, timeout_s: floa
     except Exception as err:  # tf2 raises several unrelated exception types
         raise TransformError(f"no transform {source!r} -> {target!r}: {err}") from err
     return RigidTransform.from_transform_stamped(msg)
+
+
+def camera_to_target(buffer: Any, frame: Any, target: str, p: dict[str, Any]) -> RigidTransform:
+    """The camera frame of `frame` (an RgbdFrame) in `target`: identity, tf2 (`buffer` not None), or the
+    `static_transform` parameter, which goes into `p["target_frame"]` only (TransformError elsewhere)."""
+    if target == frame.frame_id:
+        return RigidTransform.identity(target)
+    if buffer is not None:
+        return lookup(buffer, target, frame.frame_id, frame.stamp_ns, 0.2)
+    if target != p["target_frame"]:
+        raise TransformError(
+            f"cannot transform into {target!r}: the camera pose comes from static_transform, which goes "
+            f"from {frame.frame_id!r} to {p['target_frame']!r} only (transform_source {p['transform_source']!r})"
+        )
+    xyzq = p["static_transform"]
+    return RigidTransform.from_xyz_quat(xyzq[:3], xyzq[3:], target, frame.frame_id)

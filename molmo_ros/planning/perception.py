@@ -62,6 +62,15 @@ class Box:
     def padded(self, padding: float) -> Box:
         return Box(self.name, self.centre, self.half_extents + padding, self.yaw)
 
+    def holds(self, point: np.ndarray, margin: float = 1e-3, footprint: bool = False) -> bool:
+        """Whether `point` (3,) m lies inside the box grown by `margin` m (`footprint`: its xy inside the
+        box's footprint, at any height)."""
+        c, s = math.cos(self.yaw), math.sin(self.yaw)
+        d = np.asarray(point, dtype=float) - self.centre
+        local = np.array([c * d[0] + s * d[1], -s * d[0] + c * d[1], d[2]])
+        axes = 2 if footprint else 3
+        return bool(np.all(np.abs(local[:axes]) <= self.half_extents[:axes] + margin))
+
 
 @dataclass(frozen=True)
 class ObjectObservation:
@@ -167,7 +176,7 @@ def observe_scene(cloud: np.ndarray, target: np.ndarray, settings: PerceptionSet
         distances = [float(np.min(np.linalg.norm(o.points - target, axis=1))) for o in objects]
         best = int(np.argmin(distances))
         # A target inside an object (a centre from ground truth) lies within its footprint.
-        inside = _inside_box(objects[best].box, target)
+        inside = objects[best].box.holds(target)
         if distances[best] <= settings.max_target_distance or inside:
             target_index = best
     return SceneObservation(table_z, objects, target_index)
@@ -209,10 +218,3 @@ def _describe(points: np.ndarray, table_z: float, name: str) -> ObjectObservatio
         math.radians(angle),
     )
     return ObjectObservation(points, top_z, np.array([cx, cy]), principal_yaw, elongation, width, box)
-
-
-def _inside_box(box: Box, point: np.ndarray) -> bool:
-    c, s = math.cos(box.yaw), math.sin(box.yaw)
-    d = point - box.centre
-    local = np.array([c * d[0] + s * d[1], -s * d[0] + c * d[1], d[2]])
-    return bool(np.all(np.abs(local) <= box.half_extents + 1e-3))

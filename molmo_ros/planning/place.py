@@ -94,7 +94,7 @@ def find_destination(
     observation = observe_scene(cloud, point, perception)
     # The object the point lies on, seen from above; on several (a bowl and what it holds), the one that
     # encloses the others. On none: a spot on the table beside them.
-    under = [o for o in observation.objects if _boxes_under([o.box], point)]
+    under = [o for o in observation.objects if o.box.holds(point, 0.01, footprint=True)]
     target = max(under, key=lambda o: float(np.prod(o.box.half_extents[:2]))) if under else None
     if target is None:
         for obj in observation.objects:
@@ -225,7 +225,8 @@ def plan_place(
     obstacles = [b for b in pick.scene.obstacles if b.name != pick.target_name]
     scene = PlanningScene(obstacles, pick.scene.table_z)
     # The destination and what it already holds: the hand goes down among them.
-    allowed = _boxes_under(obstacles, release) | spot.contents
+    # The destination the hand goes down into (its footprint holds the release point, 1 cm margin).
+    allowed = frozenset(b.name for b in obstacles if b.holds(release, 0.01, footprint=True)) | spot.contents
     errors = []
     for motion in (Motion.LINEAR, Motion.FREE):
         carry = PoseWaypoint(above, rotation, motion, frozenset(), "above the destination")
@@ -304,15 +305,3 @@ def plan_retreat(
         if both.ok:
             return both
     return planner.plan(start, [up], scene, seed)
-
-
-def _boxes_under(boxes: list[Box], point: np.ndarray) -> frozenset[str]:
-    """Names of the boxes whose footprint holds `point`'s xy (the destination the hand goes down into)."""
-    names = set()
-    for box in boxes:
-        c, s = math.cos(box.yaw), math.sin(box.yaw)
-        d = np.asarray(point[:2]) - box.centre[:2]
-        local = np.array([c * d[0] + s * d[1], -s * d[0] + c * d[1]])
-        if np.all(np.abs(local) <= box.half_extents[:2] + 0.01):
-            names.add(box.name)
-    return frozenset(names)

@@ -78,6 +78,13 @@ class FrameSynchronizer(Generic[T]):
         self._camera_info: object | None = None
         self._pair: tuple[Stamped[T], Stamped[T]] | None = None
 
+    def clear(self) -> None:
+        """Forget every message kept (a node that stops taking frames must not answer from old ones)."""
+        with self._lock:
+            self._rgbs.clear()
+            self._depths.clear()
+            self._camera_info, self._pair = None, None
+
     def add_rgb(self, stamped: Stamped[T]) -> None:
         with self._lock:
             self._rgbs.append(stamped)

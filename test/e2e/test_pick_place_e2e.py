@@ -13,7 +13,7 @@ from geometry_msgs.msg import PoseStamped
 from rclpy.parameter import Parameter
 
 from molmo_ros.cli.outcomes import at_destination, place_outcome
-from molmo_ros.planning.pick_place_task import PLACE_STAGES
+from molmo_ros.planning.pick_place_goal import PLACE_STAGES
 from molmo_ros_interfaces.action import PickPlace
 from molmo_ros_interfaces.msg import Error
 from support.ros import pick_session, wait_for

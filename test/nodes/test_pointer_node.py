@@ -265,14 +265,21 @@ def test_camera_callbacks_are_not_blocked_by_a_running_query(pointer, rig, model
     wait_for(done.is_set, 10.0, "the query")
 
 
-def test_inactive_node_refuses_then_serves_after_activation(pointer, rig, model_server):
+def test_inactive_node_takes_no_frames_refuses_then_serves_after_activation(pointer, rig, model_server):
     camera, client = rig
-    pointer.trigger_deactivate()
     publish_and_wait(pointer, camera)
+    pointer.trigger_deactivate()
+    # Deactivated: the camera subscriptions are gone and the frames kept are forgotten.
+    wait_for(lambda: camera.rgb_pub.get_subscription_count() == 0, 5.0, "the subscriptions to go")
+    assert pointer.get_subscriptions_info_by_topic("/camera/color/image_raw") == []
+    assert pointer._sync.paired_stamp_ns is None
+    camera.publish(*scene(), "32FC1", K, match_s=0.0)
     response = ask(client)
     assert response.error.code == ErrorCode.MODEL_UNAVAILABLE
     assert "not active" in response.error.message
     pointer.trigger_activate()
+    assert ask(client).error.code == ErrorCode.NO_FRAME  # the frame kept before deactivation is gone
+    publish_and_wait(pointer, camera)  # the new subscription takes the next one
     model_server.answer = '<points alt="cup" coords="1 1 500 500">cup</points>'
     assert ask(client).success
 

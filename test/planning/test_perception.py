@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -83,3 +85,15 @@ def test_a_depth_picture_without_valid_pixels_is_a_depth_error():
     with pytest.raises(DepthError):
         cloud = depth_to_cloud(depth, INTRINSICS, CAMERA)
         observe_scene(cloud, np.array([0.5, 0.0, 0.0]), PerceptionSettings())
+
+
+def test_a_box_holds_a_point_in_its_rotated_extent_or_footprint() -> None:
+    from molmo_ros.planning.perception import Box
+
+    box = Box("b", np.array([0.5, 0.0, 0.05]), np.array([0.10, 0.02, 0.05]), yaw=math.pi / 2)
+    assert box.holds(np.array([0.5, 0.09, 0.05]))  # along the long axis, turned onto y
+    assert not box.holds(np.array([0.59, 0.0, 0.05]))  # across the short one
+    assert not box.holds(np.array([0.5, 0.09, 0.20]))  # above it
+    assert box.holds(np.array([0.5, 0.09, 0.20]), footprint=True)
+    assert not box.holds(np.array([0.525, 0.0, 0.05]))
+    assert box.holds(np.array([0.525, 0.0, 0.05]), margin=0.01)

@@ -12,15 +12,15 @@ import pytest
 from molmo_ros.config import config_path, node_parameters
 from molmo_ros.errors import ErrorCode, MolmoRosError
 from molmo_ros.planning.description import ARM_JOINTS, FINGER_JOINTS, HOME_ARM
-from molmo_ros.planning.pick_place_task import (
+from molmo_ros.planning.pick_place_goal import (
     PLACE_STAGES,
     PickPlaceGoal,
     PickPlaceReport,
     PickPlaceSettings,
     Progress,
-    run_pick_place,
     wants_all,
 )
+from molmo_ros.planning.pick_place_task import run_pick_place
 from molmo_ros.planning.pick_task import CanceledError, DepthView
 from molmo_ros.planning.planner import JointState, Planner, PlanningError, PlanResult
 from molmo_ros.planning.targets import match_labels

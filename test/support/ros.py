@@ -129,8 +129,14 @@ class CameraRig:
         k: tuple[float, float, float, float] | None,
         age_s: float = 0.0,
         rgb_encoding: str = "rgb8",
+        match_s: float = 5.0,
     ) -> int:
-        """Publish one frame (and CameraInfo with fx, fy, cx, cy = k unless None); return its stamp (ns)."""
+        """Publish one frame (and CameraInfo with fx, fy, cx, cy = k unless None); return its stamp (ns).
+        Waits up to `match_s` for the colour topic's subscriber first (the pointer subscribes on activate, and
+        a message published before discovery matched it is lost)."""
+        deadline = time.monotonic() + match_s
+        while self.rgb_pub.get_subscription_count() == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
         stamp = self.stamp(age_s)
         colour = numpy_to_image(rgb, "rgb8", msg_factory=Image)
         colour.encoding = rgb_encoding
