@@ -47,40 +47,46 @@ def wait_for(future: Any, timeout_s: float, what: str, canceled: Any = None, pol
 
 
 class SensorCache:
-    """The newest depth image, CameraInfo and joint state, filled by subscription callbacks."""
+    """The newest depth image, CameraInfo and joint state, filled by subscription callbacks. `first_arrived`
+    wakes the waiters for a stream's first message (not every camera frame); `joint_update` every joint
+    state (the motion checks follow them)."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.joint_event = threading.Condition(self.lock)
+        self.first_arrived = threading.Condition(self.lock)
+        self.joint_update = threading.Condition(self.lock)
         self.depth: Image | None = None
         self.info: CameraInfo | None = None
         self.joints: JointState | None = None
 
+    def _keep(self, name: str, msg: Any) -> None:
+        with self.lock:
+            first = getattr(self, name) is None
+            setattr(self, name, msg)
+            if first:
+                self.first_arrived.notify_all()
+            if name == "joints":
+                self.joint_update.notify_all()
+
     def on_depth(self, msg: Image) -> None:
-        with self.joint_event:
-            self.depth = msg
-            self.joint_event.notify_all()
+        self._keep("depth", msg)
 
     def on_info(self, msg: CameraInfo) -> None:
-        with self.joint_event:
-            self.info = msg
-            self.joint_event.notify_all()
+        self._keep("info", msg)
+
+    def on_joints(self, msg: JointState) -> None:
+        self._keep("joints", msg)
 
     def wait_for_camera(self, wait_s: float = 10.0) -> None:
         """Wait up to `wait_s` for the first depth image and CameraInfo (a goal right after start-up)."""
-        with self.joint_event:
-            self.joint_event.wait_for(lambda: self.depth is not None and self.info is not None, wait_s)
-
-    def on_joints(self, msg: JointState) -> None:
-        with self.joint_event:
-            self.joints = msg
-            self.joint_event.notify_all()
+        with self.first_arrived:
+            self.first_arrived.wait_for(lambda: self.depth is not None and self.info is not None, wait_s)
 
     def joint_msg(self, wait_s: float = 10.0) -> JointState:
         """The newest joint state; a goal sent right after start-up waits up to `wait_s` for the first."""
-        with self.joint_event:
+        with self.first_arrived:
             if self.joints is None:
-                self.joint_event.wait_for(lambda: self.joints is not None, timeout=wait_s)
+                self.first_arrived.wait_for(lambda: self.joints is not None, timeout=wait_s)
             if self.joints is None:
                 raise MolmoRosError(
                     f"no joint states received in {wait_s:g} s: is the robot (or the simulation) running?",
@@ -179,11 +185,11 @@ class RosPickIO:
         settle = float(self.p["gripper_settle_s"])
         start = stamp_seconds(self.sensors.joint_msg().header.stamp)
         deadline = time.monotonic() + 10.0 + 5.0 * settle
-        with self.sensors.joint_event:
+        with self.sensors.joint_update:
             while stamp_seconds(self.sensors.joints.header.stamp) < start + settle:
                 if time.monotonic() > deadline:
                     raise MolmoRosError("the joint states stopped arriving", ErrorCode.EXECUTION_FAILED)
-                self.sensors.joint_event.wait(0.1)
+                self.sensors.joint_update.wait(0.1)
 
     def finger_width(self) -> float:
         msg = self.sensors.joint_msg()
@@ -217,8 +223,8 @@ class RosPickIO:
             if self._canceled():
                 self.stop_arm()
                 raise CanceledError("canceled while moving; the arm was stopped")
-            with self.sensors.joint_event:
-                self.sensors.joint_event.wait(0.05)
+            with self.sensors.joint_update:
+                self.sensors.joint_update.wait(0.05)
                 msg = self.sensors.joints
             now = stamp_seconds(msg.header.stamp)
             index = {n: i for i, n in enumerate(msg.name)}
