@@ -1,11 +1,12 @@
 """A picture through the model's image processor once, its questions tokenised many times.
 
-A training row comes back every epoch with another question, and the processor's resize, crop and patch work
-was the largest part of preparing a batch (0.23 s of a ~0.9 s CPU step, batch 16 at 224 px; 0.11 s with this
-cache). :class:`Picture` keeps what the processor made of a picture, the crops as the resized bytes (uint8: the
-processor rounds to bytes before it normalises, so its own normalisation of the bytes gives back exactly its
-float pixels, at a quarter of the memory: ~0.3 MB a 224 px picture); :func:`prompt_inputs` tokenises a prompt
-around it the way the processor does (the placeholder expanded to the image tokens, BOS first).
+A training row comes back every epoch with another question. Measured on its own, preparing a batch of 16
+(224 px, after the first epoch) took 0.23 s with the processor and 0.11 s with this cache; in the training
+loop no step-time gain was measurable (run R3, training/README.md). :class:`Picture` keeps what the processor
+made of a picture, the crops as the resized bytes (uint8: the processor rounds to bytes before it normalises,
+so its own normalisation of the bytes gives back exactly its float pixels, at a quarter of the memory: ~0.3 MB
+a 224 px picture); :func:`prompt_inputs` tokenises a prompt around it the way the processor does (the
+placeholder expanded to the image tokens, BOS first).
 ``test/training/test_pictures.py`` checks both against the processor.
 """
 
