@@ -24,7 +24,7 @@ from ament_index_python.packages import PackageNotFoundError, get_package_share_
 from launch_ros.actions import Node
 
 from molmo_ros.bringup.graph import pick_graph
-from molmo_ros.nodes.launch_support import launch_description
+from molmo_ros.nodes.launch_support import dds_env, launch_description
 from molmo_ros.nodes.launch_support import share as package_share
 
 ARGUMENTS = {
@@ -54,6 +54,7 @@ def launch_setup(context, *args, **kwargs):
     share = package_share()
     sim = values["sim"] or "none"
     actions = []
+    dds = dds_env(context)
     use_sim_time = yaml.safe_load(values["use_sim_time"]) if values["use_sim_time"] else None
     try:  # the arm's links on /tf where the package is installed (a ROS distribution)
         get_package_share_directory("robot_state_publisher")
@@ -89,7 +90,7 @@ def launch_setup(context, *args, **kwargs):
                 name=spec.name,
                 output="screen",
                 parameters=parameters,
-                additional_env=spec.env,
+                additional_env={**spec.env, **dds},
             )
         )
     return actions

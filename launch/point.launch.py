@@ -7,7 +7,7 @@ Every argument defaults to "", meaning "keep config/point.yaml's value": default
 
 from launch_ros.actions import Node
 
-from molmo_ros.nodes.launch_support import given_arguments, launch_description, parameter_files
+from molmo_ros.nodes.launch_support import dds_env, given_arguments, launch_description, parameter_files
 
 ARGUMENTS = {
     "model": "checkpoint directory or hub id (transformers) or served model name (openai)",
@@ -32,6 +32,7 @@ def launch_setup(context, *args, **kwargs):
             name="molmo_pointer",
             output="screen",
             parameters=[parameter_files(given, "point.yaml"), given],
+            additional_env=dds_env(context),
         )
     ]
 

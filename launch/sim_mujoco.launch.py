@@ -10,7 +10,7 @@ import os
 
 from launch_ros.actions import Node
 
-from molmo_ros.nodes.launch_support import given_arguments, launch_description, parameter_files
+from molmo_ros.nodes.launch_support import dds_env, given_arguments, launch_description, parameter_files
 
 ARGUMENTS = {
     "seed": "scene seed",
@@ -33,7 +33,7 @@ def launch_setup(context, *args, **kwargs):
             name="sim_bridge",
             output="screen",
             parameters=[parameter_files(given, "sim.yaml"), given],
-            additional_env={"MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl")},
+            additional_env={"MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl"), **dds_env(context)},
         )
     ]
 

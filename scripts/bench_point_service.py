@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 VENV_BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parents[1]
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -70,6 +71,12 @@ def main() -> int:
     )
     parser.add_argument("--burst", type=int, default=0, help="concurrent queries after the sequential ones")
     parser.add_argument("--burst-timeout", type=float, default=300.0)
+    parser.add_argument(
+        "--dds-profile",
+        default="",
+        help="Fast DDS profile for this process and the node: '' = config/fastdds_large_data.xml (as the launch "
+        "files set it), 'none' = Fast DDS's built-in transports, or a file",
+    )
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=480)
     args = parser.parse_args()
@@ -77,9 +84,12 @@ def main() -> int:
     from training.molmo2 import tiny_checkpoint
 
     model = args.model or str(tiny_checkpoint())
+    from molmo_ros.bringup.dds import dds_environment
+
     env = dict(
         os.environ, ROS_DOMAIN_ID=str(random.randint(150, 230)), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST"
     )
+    env.update(dds_environment(args.dds_profile, ROOT / "config", os.environ))
     os.environ.update(env)
 
     import rclpy
@@ -189,6 +199,7 @@ def main() -> int:
         report["latency"] = {name: percentiles(values) for name, values in rows.items()}
         report["error_codes"] = {str(k): v for k, v in codes.items()}
         report["query_node_ingest_mode"] = args.ingest_modes[-1]
+        report["dds_profile"] = env.get("FASTDDS_DEFAULT_PROFILES_FILE", "Fast DDS built-in transports")
         report["node_cpu_share_while_querying"] = round(query_share, 4)
         if args.burst:
             report["burst"] = burst(client, server.pid, args.burst, args.burst_timeout, call, Point)

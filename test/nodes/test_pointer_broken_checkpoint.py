@@ -56,10 +56,9 @@ def test_a_truncated_checkpoint_fails_activation_with_the_reason_and_the_node_ke
     assert state(node) == State.PRIMARY_STATE_INACTIVE  # the transition failed; the node is up
     client_node = spinner.add(rclpy.create_node("broken_test_client", context=ros_module_context))
     client = client_node.create_client(Point, SERVICE_NAME)
-    stamp = CameraRig(client_node).publish(
-        np.full((H, W, 3), 90, np.uint8), np.full((H, W), 0.8, np.float32), "32FC1", K
-    )
-    wait_for(lambda: node._sync.paired_stamp_ns == stamp, what="the frame")
+    camera = CameraRig(client_node)
+    # Not active: it does not subscribe to the camera, and the service names the failed load.
+    assert node.get_subscriptions_info_by_topic("/camera/color/image_raw") == []
     answer = call(client, Point.Request(query="the red cup"))
     assert answer.error.code == ErrorCode.MODEL_UNAVAILABLE
     assert "SafetensorError" in answer.error.message and str(broken) in answer.error.message
@@ -69,9 +68,7 @@ def test_a_truncated_checkpoint_fails_activation_with_the_reason_and_the_node_ke
     node.trigger_configure()
     node.trigger_activate()
     assert state(node) == State.PRIMARY_STATE_ACTIVE
-    stamp = CameraRig(client_node).publish(
-        np.full((H, W, 3), 90, np.uint8), np.full((H, W), 0.8, np.float32), "32FC1", K
-    )
+    stamp = camera.publish(np.full((H, W, 3), 90, np.uint8), np.full((H, W), 0.8, np.float32), "32FC1", K)
     wait_for(lambda: node._sync.paired_stamp_ns == stamp, what="the frame")
     answer = call(client, Point.Request(query="the red cup"), timeout_s=120)
     assert answer.error.code != ErrorCode.MODEL_UNAVAILABLE, answer.error.message

@@ -70,6 +70,13 @@ def test_the_pick_graph_with_the_mujoco_simulation(launch_env):
         assert node["parameters"]["use_sim_time"] is True
     assert pointer["parameters"]["target_frame"] == world == pick["parameters"]["planning_frame"]
     assert sim["env"]["MUJOCO_GL"] and pick["env"]["MUJOCO_GL"]
+    # Every process reads the package's Fast DDS profile (images through shared memory) ...
+    profiles = {node["env"].get("FASTDDS_DEFAULT_PROFILES_FILE") for node in nodes.values()}
+    assert len(profiles) == 1 and Path(profiles.pop()).name == "fastdds_large_data.xml"
+    # ... unless told otherwise.
+    plain = by_name(load(launch_env, "pick.launch.py", sim="mujoco", dds_profile="none"))
+    assert not any("FASTDDS_DEFAULT_PROFILES_FILE" in node["env"] for node in plain.values())
+    assert "dds_profile" not in plain["molmo_pointer"]["parameters"]
 
 
 def test_the_oracle_point_source_and_overrides_reach_their_nodes(launch_env):
