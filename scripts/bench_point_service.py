@@ -5,9 +5,11 @@ The pointer node runs in its own process (`pointer_node`, the console script) so
 be read from /proc without counting the publisher. This process publishes 640x480 RGB-D frames and CameraInfo
 at the camera rate and then:
   1. measures the node's CPU use while it only ingests frames (no queries): the camera-ingest cost, for each
-     ingest mode of --ingest-modes in the same run ("serialized": deserialize_on_query true, the images kept
-     as bytes and only the queried pair decoded; "messages": every frame decoded into a message);
-  2. sends point queries back to back while frames keep coming (first mode's node), and reports the
+     ingest mode of --ingest-modes in the same run ("messages": a callback decodes every frame into a
+     message; "serialized": a callback keeps the bytes, only the queried pair decoded; "taken": no callback,
+     DDS keeps the newest messages and a query takes them, take_on_query, the default) and Fast DDS profile
+     (--dds-profile: the launch files' shared-memory profile unless "none");
+  2. sends point queries back to back while frames keep coming (last mode's node), and reports the
      round-trip latency (client side) and the node's split (preprocess, model, parse + 3D) as p50 / p95, plus
      the node's CPU share during the queries;
   3. with --burst N, sends N queries at once: how many were answered or BUSY (none may be lost: the bench
@@ -67,7 +69,12 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=30.0, help="camera rate, Hz")
     parser.add_argument("--ingest-seconds", type=float, default=10.0)
     parser.add_argument(
-        "--ingest-modes", nargs="+", default=["serialized", "messages"], choices=("serialized", "messages")
+        "--ingest-modes",
+        nargs="+",
+        default=["messages", "serialized", "taken"],
+        choices=("messages", "serialized", "taken"),
+        help="messages: a callback decodes every frame; serialized: a callback keeps the bytes; taken: "
+        "nothing per frame, the newest taken when a query comes (the default node); queries use the last",
     )
     parser.add_argument("--burst", type=int, default=0, help="concurrent queries after the sequential ones")
     parser.add_argument("--burst-timeout", type=float, default=300.0)
@@ -108,7 +115,8 @@ def main() -> int:
             "-p", f"model:={model}",
             "-p", "stale_frame_s:=0.0",
             "-p", "annotate:=true",
-            "-p", f"deserialize_on_query:={'true' if mode == 'serialized' else 'false'}",
+            "-p", f"deserialize_on_query:={'false' if mode == 'messages' else 'true'}",
+            "-p", f"take_on_query:={'true' if mode == 'taken' else 'false'}",
             "--log-level", "warn",
         ]  # fmt: skip
         return subprocess.Popen(command, env=env)

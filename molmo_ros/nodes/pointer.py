@@ -18,7 +18,7 @@ from typing import Any
 
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import Image
 from visualization_msgs.msg import MarkerArray
 
 from molmo_ros.capabilities import has_module
@@ -32,16 +32,16 @@ from molmo_ros.conversions.point_messages import (
 from molmo_ros.conversions.stamps import time_msg
 from molmo_ros.errors import ErrorCode, MolmoRosError
 from molmo_ros.models import PointModel, load_from_parameters
+from molmo_ros.nodes.camera_intake import CameraIntake
 from molmo_ros.nodes.parameters import (
     SERVICE_QOS,
-    camera_qos,
     current_values,
     declare_from_config,
     validating_callback,
 )
 from molmo_ros.nodes.pointer_parameters import DESCRIPTIONS, LIVE, validate_parameters
 from molmo_ros.nodes.runner import run_node
-from molmo_ros.nodes.serialized import decoded, stamped
+from molmo_ros.nodes.serialized import decoded
 from molmo_ros.nodes.transforms import camera_to_target, tf_listener
 from molmo_ros.pointing import validate_query
 from molmo_ros.pointing.frames import FrameSynchronizer, RgbdFrame, RgbdPair
@@ -73,7 +73,7 @@ class PointerNode(LifecycleNode):
         self._gate: RequestGate | None = None
         self._tf_buffer = None
         self._entities: list[Any] = []  # the service and the tf listener (configure to cleanup)
-        self._camera: list[Any] = []  # the camera subscriptions (activate to deactivate)
+        self._intake: CameraIntake | None = None  # the camera subscriptions (activate to deactivate)
         self._p: dict[str, Any] = {}
 
     def _apply_parameters(self, changes: list[Any]) -> None:
@@ -120,7 +120,7 @@ class PointerNode(LifecycleNode):
             self.get_logger().error(f"cannot load the model: {err}")
             return TransitionCallbackReturn.FAILURE
         self._load_error = ""
-        self._subscribe_camera(p)
+        self._intake = CameraIntake(self, self._sync, p, self._camera_group)
         self.get_logger().info(
             f"model ready in {time.perf_counter() - start:.1f} s: {self._model.describe()}; "
             f"serving {SERVICE_NAME}"
@@ -145,41 +145,22 @@ class PointerNode(LifecycleNode):
         self._unload()
         return TransitionCallbackReturn.SUCCESS
 
-    def _subscribe_camera(self, p: dict[str, Any]) -> None:
-        # Two per stream: a colour image and its depth image may arrive back to back. Raw images: the
-        # serialized bytes are kept, and only the pair a query uses is decoded.
-        qos, raw = camera_qos(p["image_reliability"], depth=2), p["deserialize_on_query"]
-        streams = (
-            (Image, "rgb_topic", self._on_rgb, raw),
-            (Image, "depth_topic", self._on_depth, raw),
-            (CameraInfo, "camera_info_topic", self._on_info, False),
-        )
-        self._camera = [
-            self.create_subscription(kind, p[topic], on, qos, callback_group=self._camera_group, raw=r)
-            for kind, topic, on, r in streams
-        ]
+    def frame_stamp_ns(self) -> int | None:
+        """Stamp of the colour/depth pair a query would use now (ns), None before one (takes what waits)."""
+        if self._intake is not None:
+            self._intake.drain()
+        return None if self._sync is None else self._sync.paired_stamp_ns
 
     def _unload(self) -> None:
         """Free the model and stop taking frames (the frames kept are dropped with them)."""
-        for subscription in self._camera:
-            self.destroy_subscription(subscription)
-        self._camera = []
+        if self._intake is not None:
+            self._intake.close()
+            self._intake = None
         if self._sync is not None:
             self._sync.clear()
         if self._model is not None:
             self._model.close()
             self._model = None
-
-    # ---------------------------------------------------------------- camera callbacks
-    # Callbacks only keep the newest messages; conversion happens when a query needs the frame.
-    def _on_rgb(self, msg: Image | bytes) -> None:
-        self._sync.add_rgb(stamped(msg))
-
-    def _on_depth(self, msg: Image | bytes) -> None:
-        self._sync.add_depth(stamped(msg))
-
-    def _on_info(self, msg: CameraInfo) -> None:
-        self._sync.set_camera_info(msg)
 
     # ---------------------------------------------------------------- the service
     def _on_point(self, request: Point.Request, response: Point.Response) -> Point.Response:
@@ -214,6 +195,9 @@ class PointerNode(LifecycleNode):
                 f"the pointer node is not active (no model loaded); activate it first{why}",
                 ErrorCode.MODEL_UNAVAILABLE,
             )
+        intake = self._intake
+        if intake is not None:
+            intake.drain()
         pair = self._sync.latest(self.get_clock().now().nanoseconds, p["stale_frame_s"])
         frame = to_rgbd_frame(RgbdPair(decoded(pair.rgb), decoded(pair.depth), pair.camera_info))
         transform = camera_to_target(self._tf_buffer, frame, request.target_frame or p["target_frame"], p)

@@ -36,6 +36,9 @@ DESCRIPTIONS = {
     "max_depth_m": "largest valid depth, metres",
     "max_query_chars": "longest query accepted, characters",
     "deserialize_on_query": "keep camera images serialized and decode only the pair a query uses",
+    "take_on_query": "leave camera messages in the DDS history and take the newest when a query comes (a "
+    "helper node <name>_camera holds the subscriptions; command-line remaps do not reach it: set the *_topic "
+    "parameters)",
     "max_points": "most points an answer may hold; more is a PARSE_ERROR",
     "queue_size": "requests that may wait while one runs; beyond that BUSY",
     "annotate": "publish ~/annotated_image and ~/markers after each query",

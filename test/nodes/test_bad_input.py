@@ -73,7 +73,7 @@ def publish(pointer, camera: CameraRig, rgb_msg: Image, depth_msg: Image, info_m
     camera.rgb_pub.publish(rgb_msg)
     camera.depth_pub.publish(depth_msg)
     ns = stamp.sec * 1_000_000_000 + stamp.nanosec
-    wait_for(lambda: pointer._sync.paired_stamp_ns == ns, what="the node to pair the frame")
+    wait_for(lambda: pointer.frame_stamp_ns() == ns, what="the node to pair the frame")
 
 
 def ask(client, query: str = "the cup") -> Point.Response:

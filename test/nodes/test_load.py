@@ -51,7 +51,7 @@ def test_a_burst_of_100_requests_is_answered_or_busy_and_none_is_lost(setup, mod
     streamer = threading.Thread(target=stream, daemon=True)
     streamer.start()
     try:
-        wait_for(lambda: pointer._sync.paired_stamp_ns is not None, what="the first frame")
+        wait_for(lambda: pointer.frame_stamp_ns() is not None, what="the first frame")
         assert client.wait_for_service(timeout_sec=10.0)
         asked = len(model_server.requests)
         futures = [client.call_async(Point.Request(query="the cup")) for _ in range(BURST)]

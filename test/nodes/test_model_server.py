@@ -69,7 +69,7 @@ def setup(ros_module_context, spinner, server, scene):
     client_node = spinner.add(rclpy.create_node("serve_test_client", context=ros_module_context))
     rgb, depth, k = scene
     stamp = CameraRig(client_node).publish(rgb, depth, "32FC1", k)
-    wait_for(lambda: pointer._sync.paired_stamp_ns == stamp, what="the frame")
+    wait_for(lambda: pointer.frame_stamp_ns() == stamp, what="the frame")
     yield pointer, client_node.create_client(Point, SERVICE_NAME)
 
 

@@ -69,6 +69,6 @@ def test_a_truncated_checkpoint_fails_activation_with_the_reason_and_the_node_ke
     node.trigger_activate()
     assert state(node) == State.PRIMARY_STATE_ACTIVE
     stamp = camera.publish(np.full((H, W, 3), 90, np.uint8), np.full((H, W), 0.8, np.float32), "32FC1", K)
-    wait_for(lambda: node._sync.paired_stamp_ns == stamp, what="the frame")
+    wait_for(lambda: node.frame_stamp_ns() == stamp, what="the frame")
     answer = call(client, Point.Request(query="the red cup"), timeout_s=120)
     assert answer.error.code != ErrorCode.MODEL_UNAVAILABLE, answer.error.message

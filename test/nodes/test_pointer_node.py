@@ -8,6 +8,7 @@ a real Molmo2 checkpoint is tested in test_pointer_transformers.py.
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -67,7 +68,7 @@ def scene(depth_m: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
 def publish_and_wait(pointer, camera, **kwargs) -> int:
     rgb, depth = kwargs.pop("frame", scene())
     stamp = camera.publish(rgb, depth, kwargs.pop("depth_encoding", "32FC1"), kwargs.pop("k", K), **kwargs)
-    wait_for(lambda: pointer._sync.paired_stamp_ns == stamp, what="the node to receive the frame")
+    wait_for(lambda: pointer.frame_stamp_ns() == stamp, what="the node to receive the frame")
     return stamp
 
 
@@ -197,7 +198,7 @@ def test_unsupported_encoding_then_recovery(pointer, rig, model_server):
     camera, client = rig
     rgb, depth = scene()
     stamp = camera.publish(rgb, depth, "32FC1", K, rgb_encoding="yuv422")
-    wait_for(lambda: pointer._sync.paired_stamp_ns == stamp, what="the node to receive the frame")
+    wait_for(lambda: pointer.frame_stamp_ns() == stamp, what="the node to receive the frame")
     response = ask(client)
     assert response.error.code == ErrorCode.UNSUPPORTED_ENCODING
     assert "yuv422" in response.error.message
@@ -261,7 +262,7 @@ def test_camera_callbacks_are_not_blocked_by_a_running_query(pointer, rig, model
     wait_for(lambda: pointer._gate.admitted == 1, what="the query to start")
     stamp = publish_and_wait(pointer, camera)  # received while the model is still answering
     assert not done.is_set()
-    assert pointer._sync.paired_stamp_ns == stamp
+    assert pointer.frame_stamp_ns() == stamp
     wait_for(done.is_set, 10.0, "the query")
 
 
@@ -272,7 +273,7 @@ def test_inactive_node_takes_no_frames_refuses_then_serves_after_activation(poin
     # Deactivated: the camera subscriptions are gone and the frames kept are forgotten.
     wait_for(lambda: camera.rgb_pub.get_subscription_count() == 0, 5.0, "the subscriptions to go")
     assert pointer.get_subscriptions_info_by_topic("/camera/color/image_raw") == []
-    assert pointer._sync.paired_stamp_ns is None
+    assert pointer.frame_stamp_ns() is None
     camera.publish(*scene(), "32FC1", K, match_s=0.0)
     response = ask(client)
     assert response.error.code == ErrorCode.MODEL_UNAVAILABLE
@@ -289,7 +290,7 @@ def test_no_camera_info_after_reconfigure(pointer, rig, model_server):
     reconfigure(pointer)
     rgb, depth = scene()
     stamp = camera.publish(rgb, depth, "32FC1", None)
-    wait_for(lambda: pointer._sync.paired_stamp_ns == stamp, what="the frame")
+    wait_for(lambda: pointer.frame_stamp_ns() == stamp, what="the frame")
     response = ask(client)
     assert response.error.code == ErrorCode.NO_CAMERA_INFO
 
@@ -331,7 +332,8 @@ def test_a_parameter_read_at_configure_is_refused_while_configured_then_applies(
     pointer.trigger_activate()
     try:
         subscribers = pointer.get_subscriptions_info_by_topic("/other/image")
-        assert [s.node_name for s in subscribers] == ["molmo_pointer"]  # the node now listens there
+        # The node now listens there (through its helper node: take_on_query).
+        assert [s.node_name for s in subscribers] == ["molmo_pointer_camera"]
     finally:
         reconfigure_to = [Parameter("rgb_topic", value="/camera/color/image_raw")]
         pointer.trigger_deactivate()
@@ -366,3 +368,40 @@ def test_the_camera_pose_source_is_a_parameter(pointer):
         pointer.trigger_configure()
         pointer.trigger_activate()
     assert pointer._tf_buffer is None
+
+
+def test_frames_by_callback_when_not_taken_on_query(pointer, rig, model_server):
+    camera, client = rig
+    pointer.trigger_deactivate()
+    pointer.trigger_cleanup()
+    assert pointer.set_parameters([Parameter("take_on_query", value=False)])[0].successful
+    pointer.trigger_configure()
+    pointer.trigger_activate()
+    try:
+        subscribers = pointer.get_subscriptions_info_by_topic("/camera/color/image_raw")
+        assert [s.node_name for s in subscribers] == ["molmo_pointer"]  # callbacks on the node itself
+        stamp = camera.publish(*scene(), "32FC1", K)
+        # No query drains anything here: the callbacks alone bring the frame in.
+        wait_for(lambda: pointer._sync.paired_stamp_ns == stamp, what="the callbacks to pair the frame")
+        model_server.answer = '<points alt="cup" coords="1 1 500 500">cup</points>'
+        assert ask(client).success
+    finally:
+        pointer.trigger_deactivate()
+        pointer.trigger_cleanup()
+        assert pointer.set_parameters([Parameter("take_on_query", value=True)])[0].successful
+        pointer.trigger_configure()
+        pointer.trigger_activate()
+
+
+def test_taken_on_query_the_newest_frame_answers(pointer, rig, model_server):
+    camera, client = rig
+    first = camera.publish(*scene(), "32FC1", K)
+    time.sleep(0.3)
+    newest = camera.publish(*scene(), "32FC1", K)
+    time.sleep(0.3)
+    assert pointer._sync.paired_stamp_ns not in (first, newest)  # nothing taken before a query
+    model_server.answer = '<points alt="cup" coords="1 1 500 500">cup</points>'
+    response = ask(client)
+    assert response.success, response.error.message
+    stamp = response.image_stamp.sec * 1_000_000_000 + response.image_stamp.nanosec
+    assert stamp == newest

@@ -68,7 +68,7 @@ def setup(ros_module_context, spinner, taught_checkpoint):
     client_node = spinner.add(rclpy.create_node("transformers_test_client", context=ros_module_context))
     camera = CameraRig(client_node)
     stamp = camera.publish(picture(), np.full((H, W), DEPTH_M, np.float32), "32FC1", K)
-    wait_for(lambda: pointer._sync.paired_stamp_ns == stamp, what="the frame")
+    wait_for(lambda: pointer.frame_stamp_ns() == stamp, what="the frame")
     yield pointer, client_node.create_client(Point, SERVICE_NAME)
 
 
