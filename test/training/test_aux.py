@@ -11,6 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
+from support.tiny_processor import tiny_processor
 from training.aux_targets import (
     aux_class_counts,
     object_patch_fractions,
@@ -27,16 +28,7 @@ from training.metrics import answer_loss
 
 @pytest.fixture(scope="module")
 def processor(tmp_path_factory):
-    from dataclasses import replace
-
-    from transformers import AutoProcessor
-
-    from training.molmo2 import Molmo2Sizes, build_molmo2_checkpoint
-
-    out = tmp_path_factory.mktemp("aux_model")
-    sizes = replace(Molmo2Sizes.tiny(), max_crops=1, image_pooling=(2, 2), tokenizer_vocab_size=400)
-    build_molmo2_checkpoint(out, sizes=sizes, corpus=['<points alt="red cup" coords="1 1 250 500">'], seed=0)
-    return AutoProcessor.from_pretrained(out)
+    return tiny_processor(tmp_path_factory.mktemp("aux_model"), image_pooling=(2, 2))
 
 
 def _scene() -> tuple[Image.Image, np.ndarray, list[dict]]:
@@ -120,23 +112,12 @@ def test_pointer_targets_sit_on_the_coordinate_digits(processor) -> None:
 @pytest.fixture(scope="module")
 def coord_processor(tmp_path_factory):
     """A tiny model with coordinate tokens and the question-first template."""
-    from dataclasses import replace
-
-    from transformers import AutoProcessor
-
-    from training.molmo2 import Molmo2Sizes, build_molmo2_checkpoint
-
-    out = tmp_path_factory.mktemp("coord_model")
-    sizes = replace(
-        Molmo2Sizes.tiny(),
-        max_crops=1,
+    return tiny_processor(
+        tmp_path_factory.mktemp("coord_model"),
         image_pooling=(2, 2),
-        tokenizer_vocab_size=400,
         coordinate_tokens=True,
         question_first=True,
     )
-    build_molmo2_checkpoint(out, sizes=sizes, corpus=['<points alt="red cup" coords="1 1 250 500">'], seed=0)
-    return AutoProcessor.from_pretrained(out)
 
 
 def _two_object_answer() -> tuple[str, list[dict]]:

@@ -4,34 +4,20 @@ the cache makes the same batches as one without it."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
+from support.tiny_processor import tiny_processor
 from training.batching import BatchSource
 from training.pictures import PictureCache, prompt_inputs
 
 
 @pytest.fixture(scope="module")
 def processor(tmp_path_factory):
-    from transformers import AutoProcessor
-
-    from training.molmo2 import Molmo2Sizes, build_molmo2_checkpoint
-
-    out = tmp_path_factory.mktemp("pictures_model")
-    sizes = replace(
-        Molmo2Sizes.tiny(),
-        max_crops=1,
-        image_pooling=(1, 1),
-        tokenizer_vocab_size=400,
-        question_first=True,
-        coordinate_tokens=True,
-    )
-    build_molmo2_checkpoint(out, sizes=sizes, corpus=['<points alt="red cup" coords="1 1 250 500">'], seed=0)
-    return AutoProcessor.from_pretrained(out)
+    folder = tmp_path_factory.mktemp("pictures_model")
+    return tiny_processor(folder, image_pooling=(1, 1), question_first=True, coordinate_tokens=True)
 
 
 def _picture(seed: int) -> Image.Image:
