@@ -10,6 +10,7 @@ Without it: a callback per message on the node's executor, in its own callback g
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +28,7 @@ class CameraIntake:
         import rclpy
 
         self._lock = threading.Lock()
+        self._sync = sync
         self._host = node
         self._helper = None
         if p["take_on_query"]:
@@ -64,6 +66,15 @@ class CameraIntake:
                     if taken is None:
                         break
                     on(taken[0])
+
+    def wait_for_pair(self, wait_s: float) -> None:
+        """Take what waits; if no colour/depth pair was ever made, poll up to `wait_s` for the first one (the
+        subscriptions of a node just activated match the camera only after discovery)."""
+        deadline = time.monotonic() + wait_s
+        self.drain()
+        while self._sync.paired_stamp_ns is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+            self.drain()
 
     def close(self) -> None:
         """Unsubscribe (and destroy the helper node)."""

@@ -28,6 +28,7 @@ DESCRIPTIONS = {
     "sync_history": "messages of each camera stream searched for a colour/depth pair",
     "image_reliability": "QoS reliability of the camera subscriptions: best_effort or reliable",
     "stale_frame_s": "refuse frames older than this, seconds; 0 disables the check",
+    "first_frame_wait_s": "a query that finds no frame yet waits this long for the first one, seconds",
     "target_frame": "frame of the returned 3D points",
     "transform_source": "camera pose in target_frame from tf (tf2), static (static_transform) or auto",
     "static_transform": "without tf2: camera optical frame in target_frame as [x, y, z, qx, qy, qz, qw]",
@@ -49,8 +50,8 @@ RELIABILITIES = ("best_effort", "reliable")
 # Applied to the next request as soon as they are set; every other parameter shapes subscriptions, the model
 # or the queue and is read at configure (changing it while configured is refused with that reason).
 LIVE = frozenset(
-    {"stale_frame_s", "target_frame", "static_transform", "depth_window", "min_depth_m", "max_depth_m",
-     "max_query_chars", "max_points", "annotate", "autostart"}
+    {"stale_frame_s", "first_frame_wait_s", "target_frame", "static_transform", "depth_window", "min_depth_m",
+     "max_depth_m", "max_query_chars", "max_points", "annotate", "autostart"}
 )  # fmt: skip
 DEVICES_PREFIXES = ("auto", "cpu", "cuda")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -74,7 +75,7 @@ def validate_parameters(values: dict[str, Any]) -> None:
     for name in ("max_new_tokens", "max_query_chars", "max_points", "sync_history"):
         if values[name] < 1:
             raise ValueError(f"{name} must be >= 1, got {values[name]}")
-    for name in ("queue_size", "max_retries", "stale_frame_s", "sync_slop_s"):
+    for name in ("queue_size", "max_retries", "stale_frame_s", "first_frame_wait_s", "sync_slop_s"):
         if values[name] < 0:
             raise ValueError(f"{name} must be >= 0, got {values[name]}")
     if values["request_timeout_s"] <= 0:

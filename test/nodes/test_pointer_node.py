@@ -405,3 +405,17 @@ def test_taken_on_query_the_newest_frame_answers(pointer, rig, model_server):
     assert response.success, response.error.message
     stamp = response.image_stamp.sec * 1_000_000_000 + response.image_stamp.nanosec
     assert stamp == newest
+
+
+def test_a_query_right_after_activation_waits_for_the_first_frame(pointer, rig, model_server):
+    camera, client = rig
+    pointer.trigger_deactivate()
+    pointer.trigger_activate()  # new subscriptions, no frame kept
+    model_server.answer = '<points alt="cup" coords="1 1 500 500">cup</points>'
+    late = threading.Timer(0.5, lambda: camera.publish(*scene(), "32FC1", K))
+    late.start()
+    try:
+        response = ask(client)  # sent before the frame: waits for it (first_frame_wait_s 2 s)
+    finally:
+        late.join()
+    assert response.success, response.error.message
