@@ -1,11 +1,13 @@
 """The pointer node: camera topics in, ``/molmo/point`` answered in 2D and 3D.
 
 A lifecycle node (like yolo_ros): configure creates the service and publishers; activate loads the model
-and subscribes to the camera; deactivate frees both (an inactive node takes no frames, 0 % of a core). Parameters that only shape the next answer (depth window,
-stale-frame limit, target frame ...; ``LIVE``) apply as soon as they are set; the others are read at
-configure, and changing them while the node is configured is refused with that reason. Camera callbacks and the service run in different callback
-groups of a multi-threaded executor, so images keep flowing while the model thinks; one query runs on the
-model at a time, `queue_size` more may wait, and any request beyond that gets BUSY at once.
+and subscribes to the camera; deactivate frees both (an inactive node takes no frames). By default no code
+runs per camera frame: a query takes the newest messages DDS holds (:mod:`molmo_ros.nodes.camera_intake`,
+``take_on_query``). Parameters that only shape the next answer (depth window, stale-frame limit, target
+frame ...; ``LIVE``) apply as soon as they are set; the others are read at configure, and changing them while
+the node is configured is refused with that reason. Queries run in a reentrant callback group of a
+multi-threaded executor; one query runs on the model at a time, `queue_size` more may wait, and any request
+beyond that gets BUSY at once.
 
 Parameters and their defaults: config/point.yaml (section ``molmo_pointer``).
 """
