@@ -31,7 +31,7 @@ from training.aux_targets import (
 from training.coords import coordinate_token_ids
 from training.data.tasks import ABSENT_ANSWER
 from training.molmo2 import EOS_TOKEN
-from training.pictures import Picture, PictureCache, picture_of, prompt_inputs
+from training.pictures import Picture, PictureCache, picture_of, pixels, prompt_inputs
 
 __all__ = ["BatchSource", "Encoded", "collate", "encode_example", "global_indices"]
 
@@ -70,16 +70,12 @@ def digit_token_ids(tokenizer: Any) -> list[int]:
     return sorted(singles | set(coordinate_token_ids(tokenizer)))
 
 
-def encode_example(
-    processor: Any, image: Any, turns: list[tuple[str, str]], max_len: int, cache: PictureCache | None = None
-) -> Encoded:
-    """Encode a picture (PIL, or a :class:`Picture` of ``cache``) and its ``(prompt, answer)`` turns (see the
-    module docstring); cut at ``max_len``."""
+def encode_example(processor: Any, image: Any, turns: list[tuple[str, str]], max_len: int) -> Encoded:
+    """Encode a picture (PIL, or a :class:`training.pictures.Picture` the processor made) and its
+    ``(prompt, answer)`` turns (see the module docstring); cut at ``max_len``."""
     if not turns:
         raise ValueError("an example needs at least one question")
     tokenizer = processor.tokenizer
-    if cache is None:
-        cache = PictureCache(processor.image_processor, 0)
     picture = image if isinstance(image, Picture) else picture_of(processor.image_processor, image)
     first = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": turns[0][0]}]}]
     prompt = processor.apply_chat_template(first, add_generation_prompt=True, tokenize=False)
@@ -104,7 +100,7 @@ def encode_example(
         input_ids=torch.tensor(ids, dtype=torch.long),
         labels=torch.tensor(labels, dtype=torch.long),
         mm_token_type_ids=torch.tensor(mm, dtype=torch.long),
-        pixel_values=cache.pixels(picture),
+        pixel_values=pixels(processor.image_processor, picture),
         image_token_pooling=picture.image_token_pooling,
         image_grids=picture.image_grids,
         image_num_crops=picture.image_num_crops,
@@ -281,7 +277,7 @@ class BatchSource(torch.utils.data.Dataset):
         turns = turns[: rng.randint(1, min(self.max_turns, len(turns)))]
         picture = self.pictures.get(row_index, lambda: self._column(row_index, "image").convert("RGB"))
         qa = [(q, a) for q, a, _ in turns]
-        encoded = encode_example(self.processor, picture, qa, self.max_len, self.pictures)
+        encoded = encode_example(self.processor, picture, qa, self.max_len)
         size = picture.size
         if self.aux_targets:
             objects = json.loads(row["objects"])

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["Picture", "PictureCache", "picture_of", "prompt_inputs"]
+__all__ = ["Picture", "PictureCache", "picture_of", "pixels", "prompt_inputs"]
 
 
 @dataclass
@@ -48,17 +48,22 @@ def _normalise(image_processor: Any, crops: torch.Tensor) -> torch.Tensor:
     return out.reshape(3, -1).T.reshape(crops.shape).to(torch.float32)
 
 
+def pixels(image_processor: Any, picture: Picture) -> torch.Tensor:
+    """The processor's float ``pixel_values`` of ``picture``: (crops, patches, patch_px * patch_px * 3)."""
+    return _normalise(image_processor, picture.crops)
+
+
 def picture_of(image_processor: Any, image: Any) -> Picture:
     """A PIL picture through ``image_processor`` (the model's Molmo2 image processor)."""
     enc = image_processor([image], return_tensors="pt")
-    pixels = enc["pixel_values"]
-    crops = pixels.reshape(*pixels.shape[:-1], -1, 3)
+    values = enc["pixel_values"]
+    crops = values.reshape(*values.shape[:-1], -1, 3)
     # Invert the per-channel affine map to the nearest byte (the test checks nothing is lost).
     ends = _normalise(image_processor, torch.tensor([[0, 0, 0], [1, 1, 1]], dtype=torch.uint8))
     offset, scale = ends[0], ends[1] - ends[0]
     as_bytes = torch.round((crops - offset) / scale).clamp(0, 255).to(torch.uint8)
     return Picture(
-        crops=as_bytes.reshape(pixels.shape),
+        crops=as_bytes.reshape(values.shape),
         image_token_pooling=enc["image_token_pooling"],
         image_grids=enc["image_grids"],
         image_num_crops=enc["image_num_crops"],
@@ -98,7 +103,3 @@ class PictureCache:
             while len(self._pictures) > self.capacity:
                 self._pictures.popitem(last=False)
         return picture
-
-    def pixels(self, picture: Picture) -> torch.Tensor:
-        """The processor's float ``pixel_values`` of ``picture``: (crops, patches, patch_px * patch_px * 3)."""
-        return _normalise(self.image_processor, picture.crops)

@@ -38,11 +38,8 @@ def dds_env(context: Any) -> dict[str, str]:
 
 
 def given_arguments(context: Any, arguments: Mapping[str, str]) -> dict[str, Any]:
-    """The arguments the user set (non-empty), typed as YAML reads them ("3" -> 3, "true" -> True); the
-    `dds_profile` argument is not a node parameter and is left out."""
-    values = {
-        name: context.launch_configurations.get(name, "") for name in arguments if name not in DDS_ARGUMENT
-    }
+    """The arguments the user set (non-empty), typed as YAML reads them ("3" -> 3, "true" -> True)."""
+    values = {name: context.launch_configurations.get(name, "") for name in arguments}
     return {name: yaml.safe_load(value) for name, value in values.items() if value != ""}
 
 
