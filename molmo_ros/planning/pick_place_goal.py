@@ -101,7 +101,8 @@ class PickPlaceSettings:
 @dataclass
 class ObjectResult:
     """One object's outcome: code OK when released at the destination; attempts made; where it was pointed
-    at and where it was released (3,) m; whether pointing again found it moved."""
+    at and where it was released (3,) m, and its footprint's radius (m); whether pointing again found it
+    moved."""
 
     index: int
     code: ErrorCode = ErrorCode.OK
@@ -109,6 +110,7 @@ class ObjectResult:
     attempts: int = 0
     picked_from: np.ndarray | None = None
     placed_at: np.ndarray | None = None
+    held_radius: float = 0.0
     verified: bool = False
     verification: str = ""
 

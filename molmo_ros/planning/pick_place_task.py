@@ -237,7 +237,13 @@ def _place(
     # Its whole footprint (a mug's handle too): the part that must stay clear of the container's wall.
     held_radius = float(np.max(target.box.half_extents[:2])) if target is not None else 0.03
     obstacles = [b for b in pick.plan.scene.obstacles if b.name != pick.plan.target_name]
-    spot = free_spot(destination, observation, obstacles, held_radius, settings.place, more_to_come)
+    # What this task put there before, also where the camera no longer sees it (behind what came after).
+    placed = [
+        (o.placed_at, o.held_radius)
+        for o in report.objects
+        if o.code == ErrorCode.OK and o.placed_at is not None
+    ]
+    spot = free_spot(destination, observation, obstacles, held_radius, settings.place, more_to_come, placed)
     with timed(timings, TRANSPORTING):
         inside = f", beside {len(spot.contents)} object(s) already there" if spot.contents else ""
         io.report(TRANSPORTING, f"carrying it to {np.round(spot.xy, 3).tolist()} m{inside}")
@@ -263,7 +269,7 @@ def _place(
     with timed(timings, RELEASING):
         io.report(RELEASING, "opening the gripper" + (" where the descent was stopped" if blocked else ""))
         io.gripper(False)
-    result.placed_at = plan.release_point
+    result.placed_at, result.held_radius = plan.release_point, held_radius
     with timed(timings, RETREATING):
         io.report(RETREATING, "moving the hand up and out of the camera's view")
         if blocked:

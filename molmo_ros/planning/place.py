@@ -135,6 +135,7 @@ def free_spot(
     held_radius: float,
     settings: PlaceSettings,
     more_to_come: bool = False,
+    placed: list[tuple[np.ndarray, float]] | None = None,
 ) -> Spot:
     """Where in `destination` the held object goes (planning frame, m).
 
@@ -142,7 +143,9 @@ def free_spot(
     as the object fits inside the wall) so the next ones find room. A container that holds objects already:
     the spot on that edge circle with the most room to them, each seen as a disc (its points inside the
     container above the floor, from the pick's depth picture `observation`). `obstacles`: the pick's boxes;
-    `held_radius`: the held object's radius across its body (m).
+    `held_radius`: the held object's radius across its body (m). `placed`: (xy (2,), radius) m of the objects
+    this task released there before: counted as inside even when the depth picture does not show them (one
+    hides another from the camera).
     """
     centre = destination.centre_xy
     if not destination.container:
@@ -159,6 +162,7 @@ def free_spot(
         if len(inside) >= 10:
             middle = inside[:, :2].mean(axis=0)
             discs.append((middle, float(np.max(np.linalg.norm(inside[:, :2] - middle, axis=1)))))
+    discs += [(np.asarray(xy, dtype=float)[:2], float(r)) for xy, r in placed or []]
     if not discs:
         if not more_to_come:
             return Spot(centre.copy(), contents, None)

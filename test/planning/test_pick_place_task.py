@@ -324,6 +324,32 @@ def test_the_next_object_goes_to_the_free_side_of_the_bowl_with_the_fingers_alon
     assert empty.across is None
 
 
+def test_an_object_placed_before_but_hidden_from_the_camera_still_takes_its_spot():
+    from molmo_ros.planning.grasp import Workspace
+    from molmo_ros.planning.perception import PerceptionSettings, depth_to_cloud, observe_scene
+    from molmo_ros.planning.place import PlaceSettings, find_destination, free_spot
+
+    # The depth picture shows one block on the bowl's +x side; the task released another on its -x side
+    # earlier, which the first now hides from the camera (the failure of "all the mugs" in seeds 1000-1014).
+    seen = block("red block", (BOWL_CENTRE[0] + 0.035, BOWL_CENTRE[1]))
+    seen.centre[2] += FLOOR
+    depth = render_depth([*bowl_boxes(), (seen.centre, seen.half)], CAMERA)
+    perception, settings = PerceptionSettings(), PlaceSettings()
+    destination = find_destination(
+        np.array([*BOWL_CENTRE, 0.02]), depth, INTRINSICS, CAMERA, perception, Workspace(0.25, 0.78, -0.05, 0.4),
+        settings,
+    )  # fmt: skip
+    observation = observe_scene(depth_to_cloud(depth, INTRINSICS, CAMERA, 2), seen.centre, perception)
+    boxes = [o.box for o in observation.objects]
+    hidden = np.array([BOWL_CENTRE[0] - 0.035, BOWL_CENTRE[1], FLOOR])
+    forgetful = free_spot(destination, observation, boxes, 0.025, settings)
+    assert np.linalg.norm(forgetful.xy - hidden[:2]) < 0.02  # from the picture alone: on top of the hidden one
+    spot = free_spot(destination, observation, boxes, 0.025, settings, placed=[(hidden, 0.025)])
+    for other in (hidden[:2], seen.centre[:2]):
+        assert np.linalg.norm(spot.xy - other) > 0.04
+    assert abs(spot.xy[1] - BOWL_CENTRE[1]) > 0.03  # on the free side across the line of the two
+
+
 def top_down():
     from scipy.spatial.transform import Rotation
 
