@@ -141,8 +141,8 @@ def free_spot(
 
     Not a container: its centre. An empty container: its centre, or, when `more_to_come`, its edge (as far out
     as the object fits inside the wall) so the next ones find room. A container that holds objects already:
-    the spot on that edge circle with the most room to them, each seen as a disc (its points inside the
-    container above the floor, from the pick's depth picture `observation`). `obstacles`: the pick's boxes;
+    the spot on that edge circle with the most room to them (their points inside the container above the
+    floor, from the pick's depth picture `observation`). `obstacles`: the pick's boxes;
     `held_radius`: the held object's radius across its body (m). `placed`: (xy (2,), radius) m of the objects
     this task released there before: counted as inside even when the depth picture does not show them (one
     hides another from the camera).
@@ -153,24 +153,31 @@ def free_spot(
     inner = destination.radius - settings.wall_margin
     reach = max(inner - held_radius, 0.0)
     contents = frozenset(b.name for b in obstacles if np.linalg.norm(b.centre[:2] - centre) < inner)
-    discs = []  # (centre (2,), radius) of each object already inside
+    # What is inside already, as the points the depth picture shows above the floor (objects that touch
+    # come out of the segmentation as one: a disc around them would cover the whole container), and as a
+    # disc (xy, radius) per object this task released there.
+    seen = [np.zeros((0, 2))]
     for obj in observation.objects:
         inside = obj.points[
             (np.linalg.norm(obj.points[:, :2] - centre, axis=1) < inner)
             & (obj.points[:, 2] > destination.surface_z + 0.01)
         ]
         if len(inside) >= 10:
-            middle = inside[:, :2].mean(axis=0)
-            discs.append((middle, float(np.max(np.linalg.norm(inside[:, :2] - middle, axis=1)))))
-    discs += [(np.asarray(xy, dtype=float)[:2], float(r)) for xy, r in placed or []]
-    if not discs:
+            seen.append(inside[:, :2])
+    seen_xy = np.concatenate(seen)
+    discs = [(np.asarray(xy, dtype=float)[:2], float(r)) for xy, r in placed or []]
+    if not len(seen_xy) and not discs:
         if not more_to_come:
             return Spot(centre.copy(), contents, None)
         out = np.array([-1.0, 0.0])  # towards the robot: the nearer side
         return Spot(centre + reach * out, contents, out)
     angles = np.radians(np.arange(0.0, 360.0, 10.0))
     candidates = centre + reach * np.stack([np.cos(angles), np.sin(angles)], axis=1)
-    room = np.min([np.linalg.norm(candidates - c, axis=1) - r for c, r in discs], axis=0)
+    room = np.full(len(candidates), np.inf)  # to the nearest edge of what is inside (m)
+    if len(seen_xy):
+        room = np.linalg.norm(candidates[:, None] - seen_xy[None], axis=2).min(axis=1)
+    for xy, r in discs:
+        room = np.minimum(room, np.linalg.norm(candidates - xy, axis=1) - r)
     best = candidates[int(np.argmax(room))]
     return Spot(best, contents, best - centre)
 

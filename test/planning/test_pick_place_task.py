@@ -343,11 +343,40 @@ def test_an_object_placed_before_but_hidden_from_the_camera_still_takes_its_spot
     boxes = [o.box for o in observation.objects]
     hidden = np.array([BOWL_CENTRE[0] - 0.035, BOWL_CENTRE[1], FLOOR])
     forgetful = free_spot(destination, observation, boxes, 0.025, settings)
-    assert np.linalg.norm(forgetful.xy - hidden[:2]) < 0.02  # from the picture alone: on top of the hidden one
+    assert (
+        np.linalg.norm(forgetful.xy - hidden[:2]) < 0.02
+    )  # from the picture alone: on top of the hidden one
     spot = free_spot(destination, observation, boxes, 0.025, settings, placed=[(hidden, 0.025)])
     for other in (hidden[:2], seen.centre[:2]):
         assert np.linalg.norm(spot.xy - other) > 0.04
     assert abs(spot.xy[1] - BOWL_CENTRE[1]) > 0.03  # on the free side across the line of the two
+
+
+def test_two_objects_in_the_bowl_seen_as_one_leave_the_spot_between_them_free_of_neither():
+    from molmo_ros.planning.grasp import Workspace
+    from molmo_ros.planning.perception import PerceptionSettings, depth_to_cloud, observe_scene
+    from molmo_ros.planning.place import PlaceSettings, find_destination, free_spot
+
+    # Both stand on the bowl's floor, so the segmentation joins them (and the bowl) into one object.
+    # A small one on the -x side, a larger one on the +x side: their points' mean is off the centre.
+    small = block("small block", (BOWL_CENTRE[0] - 0.04, BOWL_CENTRE[1]))
+    large = block("large block", (BOWL_CENTRE[0] + 0.035, BOWL_CENTRE[1]))
+    small.half, large.half = np.array([0.012, 0.012, 0.015]), np.array([0.022, 0.022, 0.03])
+    inside = [small, large]
+    for thing in inside:
+        thing.centre[2] = FLOOR + thing.half[2]
+    depth = render_depth([*bowl_boxes(), *((t.centre, t.half) for t in inside)], CAMERA)
+    perception, settings = PerceptionSettings(), PlaceSettings()
+    # Located as the task does, before anything is in it.
+    destination = find_destination(
+        np.array([*BOWL_CENTRE, 0.02]), render_depth(bowl_boxes(), CAMERA), INTRINSICS, CAMERA, perception, Workspace(0.25, 0.78, -0.05, 0.4),
+        settings,
+    )  # fmt: skip
+    observation = observe_scene(depth_to_cloud(depth, INTRINSICS, CAMERA, 2), inside[0].centre, perception)
+    spot = free_spot(destination, observation, [o.box for o in observation.objects], 0.025, settings)
+    for thing in inside:
+        assert np.linalg.norm(spot.xy - thing.centre[:2]) > 0.04
+    assert abs(spot.xy[1] - BOWL_CENTRE[1]) > 0.03
 
 
 def top_down():
