@@ -71,6 +71,21 @@ def _corpus(rows: Any, limit: int) -> list[str]:
     return lines + default_corpus()
 
 
+def split_rows(sets: Sequence[Any], eval_fraction: float) -> tuple[Any, Any]:
+    """The training rows and the held-out rows of several datasets: the last `eval_fraction` of each set is
+    held out (so every kind of scene is evaluated), the rest concatenated in order."""
+    import datasets
+
+    trains, evals = [], []
+    for rows in sets:
+        n_eval = max(1, int(len(rows) * eval_fraction)) if len(rows) > 1 else 0
+        trains.append(rows.select(range(len(rows) - n_eval)))
+        evals.append(rows.select(range(len(rows) - n_eval, len(rows))))
+    if len(sets) == 1:
+        return trains[0], evals[0]
+    return datasets.concatenate_datasets(trains), datasets.concatenate_datasets(evals)
+
+
 def _prepare_model(cfg: TrainConfig, rows: Any, dist: Dist, out: Path) -> tuple[Path, dict[str, Any]]:
     """The directory the model starts from: the newest checkpoint (resume), ``model.init_from``, or a new model
     built in ``out/init`` (by rank 0)."""
@@ -114,10 +129,10 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     torch.manual_seed(cfg.seed)
 
     data_path = debug_data(cfg, out) if cfg.debug and not Path(cfg.data.train).exists() else cfg.data.train
-    rows = load_rows(data_path, cfg.data.format)
-    n_eval = max(1, int(len(rows) * cfg.data.eval_fraction)) if len(rows) > 1 else 0
-    train_rows = rows.select(range(len(rows) - n_eval))
-    eval_rows = rows.select(range(len(rows) - n_eval, len(rows)))
+    more = cfg.data.more_train if data_path == cfg.data.train else ()  # the debug set stands alone
+    train_rows, eval_rows = split_rows(
+        [load_rows(p, cfg.data.format) for p in (data_path, *more)], cfg.data.eval_fraction
+    )
 
     start_dir, init_report = _prepare_model(cfg, train_rows, dist, out)
     model = Molmo2ForConditionalGeneration.from_pretrained(start_dir, dtype=torch.float32).to(dist.device)

@@ -97,3 +97,30 @@ def test_pixmo_points_schema(tmp_path) -> None:
     assert rows[1]["answers"] == ["There are none."] and rows[1]["styles"] == ["absent"]
     with pytest.raises(ValueError, match="unknown data format"):
         load_rows(tmp_path, "coco")
+
+
+def test_sort_scenes_render_a_large_bowl_and_several_of_one_kind_with_point_all_answers() -> None:
+    from dataclasses import replace
+
+    with SceneRenderer(replace(RENDER, layout="sort")) as renderer:
+        scene = next(renderer.scene(7))
+    kinds = [o.kind for o in scene.objects]
+    assert "bowl" in kinds
+    assert max(kinds.count(k) for k in set(kinds) - {"bowl"}) >= 2
+    qas = mixture(scene, random.Random(0), 40)
+    several = [q for q in qas if q.style == "point_all" and len(parse_points(q.answer, 160, 120).points) >= 2]
+    assert several, "a sort scene asks for all of a kind it holds several of"
+
+
+def test_several_sets_hold_out_the_tail_of_each() -> None:
+    import datasets
+
+    from training.train_loop import split_rows
+
+    a = datasets.Dataset.from_dict({"n": list(range(100))})
+    b = datasets.Dataset.from_dict({"n": list(range(1000, 1050))})
+    train, held = split_rows([a, b], 0.1)
+    assert held["n"] == [*range(90, 100), *range(1045, 1050)]
+    assert train["n"] == [*range(90), *range(1000, 1045)]
+    alone_train, alone_held = split_rows([a], 0.1)
+    assert alone_held["n"] == list(range(90, 100)) and len(alone_train) == 90

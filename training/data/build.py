@@ -1,6 +1,6 @@
 """Render seeded scenes into the two training sets, in the Hugging Face ``datasets`` format.
 
-    python -m training.data.build --seeds 0:800 --out out/training/data [--views 8] [--workers 2]
+    python -m training.data.build --seeds 0:800 --out out/training/data [--views 8] [--workers 2] [--layout sort]
 
 writes ``OUT/caption`` (stage 1) and ``OUT/mixture`` (stage 2), each a ``Dataset.save_to_disk`` directory with
 one row per rendered view:
@@ -185,8 +185,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--questions", type=int, default=BuildConfig.questions_per_view, help="stage-2 questions per view"
     )
     parser.add_argument("--workers", type=int, default=1, help="rendering processes")
+    parser.add_argument(
+        "--layout", default="", help="what the scenes hold: mixed, place or sort (default: config/sim.yaml's)"
+    )
     args = parser.parse_args(argv)
-    render = RenderConfig(width=args.width, height=args.height, views_per_scene=args.views)
+    render = RenderConfig(
+        width=args.width, height=args.height, views_per_scene=args.views, layout=args.layout
+    )
     config = BuildConfig(
         seeds=parse_seed_range(args.seeds),
         render=render,

@@ -61,6 +61,7 @@ class RenderConfig:
     )
     interior_margin_px: float = 2.0  # the target point must lie this deep inside the mask (px at this size)
     sim_config: str = ""  # path of a sim.yaml; "" = the package's config/sim.yaml
+    layout: str = ""  # what the scenes hold (molmo_ros.sim.config.LAYOUTS); "" = the sim.yaml's (mixed)
 
 
 def to_molmo2(u: float, size: int) -> int:
@@ -182,7 +183,10 @@ class SceneRenderer:
         self.config = config or RenderConfig()
         if sim_config is None:
             path = Path(self.config.sim_config) if self.config.sim_config else None
-            sim_config = load_sim_config(path, image_width=self.config.width, image_height=self.config.height)
+            layout = {"layout": self.config.layout} if self.config.layout else {}
+            sim_config = load_sim_config(
+                path, image_width=self.config.width, image_height=self.config.height, **layout
+            )
         self.sim_config = sim_config
         self._sim: Simulator | None = None
 
