@@ -5,7 +5,8 @@ A destination is what the pointing hit: an object with a floor below its rim is 
 object is released above its floor, inside the rim), any other object a surface to stand on (its top), and
 no object at all the table (at the point itself, if that spot is free). One object goes to a container's
 centre; when more will follow, objects go to its edge, each to the spot with the most room to those already
-inside (seen in the depth picture of its own pick), the fingers opening along the wall.
+inside (seen in the depth picture of its own pick, and those this task released there), the fingers
+opening along the wall.
 Plain Python, no ROS.
 """
 
