@@ -291,21 +291,32 @@ def test_the_stage_names_are_the_action_constants():
     assert constants == list(PLACE_STAGES)
 
 
-def test_the_next_object_goes_to_the_free_side_of_the_bowl_with_the_fingers_along_the_wall():
+def located_bowl(depth: np.ndarray):
+    """The test bowl found as a destination in `depth`, with the perception and place settings used."""
     from molmo_ros.planning.grasp import Workspace
-    from molmo_ros.planning.perception import PerceptionSettings, depth_to_cloud, observe_scene
-    from molmo_ros.planning.place import PlaceSettings, find_destination, free_spot, release_rotation
+    from molmo_ros.planning.perception import PerceptionSettings
+    from molmo_ros.planning.place import PlaceSettings, find_destination
+
+    perception, settings = PerceptionSettings(), PlaceSettings()
+    workspace = Workspace(0.25, 0.78, -0.05, 0.4)
+    point = np.array([*BOWL_CENTRE, 0.02])
+    return (
+        find_destination(point, depth, INTRINSICS, CAMERA, perception, workspace, settings),
+        perception,
+        settings,
+    )
+
+
+def test_the_next_object_goes_to_the_free_side_of_the_bowl_with_the_fingers_along_the_wall():
+    from molmo_ros.planning.perception import depth_to_cloud, observe_scene
+    from molmo_ros.planning.place import free_spot, release_rotation
 
     inside = block(
         "red block", (BOWL_CENTRE[0] + 0.035, BOWL_CENTRE[1])
     )  # already in the bowl, on its +x side
     inside.centre[2] += FLOOR
     depth = render_depth([*bowl_boxes(), (inside.centre, inside.half)], CAMERA)
-    perception, settings = PerceptionSettings(), PlaceSettings()
-    destination = find_destination(
-        np.array([*BOWL_CENTRE, 0.02]), depth, INTRINSICS, CAMERA, perception, Workspace(0.25, 0.78, -0.05, 0.4),
-        settings,
-    )  # fmt: skip
+    destination, perception, settings = located_bowl(depth)
     assert destination.container
     observation = observe_scene(depth_to_cloud(depth, INTRINSICS, CAMERA, 2), inside.centre, perception)
     boxes = [o.box for o in observation.objects]
@@ -325,20 +336,15 @@ def test_the_next_object_goes_to_the_free_side_of_the_bowl_with_the_fingers_alon
 
 
 def test_an_object_placed_before_but_hidden_from_the_camera_still_takes_its_spot():
-    from molmo_ros.planning.grasp import Workspace
-    from molmo_ros.planning.perception import PerceptionSettings, depth_to_cloud, observe_scene
-    from molmo_ros.planning.place import PlaceSettings, find_destination, free_spot
+    from molmo_ros.planning.perception import depth_to_cloud, observe_scene
+    from molmo_ros.planning.place import free_spot
 
     # The depth picture shows one block on the bowl's +x side; the task released another on its -x side
     # earlier, which the first now hides from the camera (the failure of "all the mugs" in seeds 1000-1014).
     seen = block("red block", (BOWL_CENTRE[0] + 0.035, BOWL_CENTRE[1]))
     seen.centre[2] += FLOOR
     depth = render_depth([*bowl_boxes(), (seen.centre, seen.half)], CAMERA)
-    perception, settings = PerceptionSettings(), PlaceSettings()
-    destination = find_destination(
-        np.array([*BOWL_CENTRE, 0.02]), depth, INTRINSICS, CAMERA, perception, Workspace(0.25, 0.78, -0.05, 0.4),
-        settings,
-    )  # fmt: skip
+    destination, perception, settings = located_bowl(depth)
     observation = observe_scene(depth_to_cloud(depth, INTRINSICS, CAMERA, 2), seen.centre, perception)
     boxes = [o.box for o in observation.objects]
     hidden = np.array([BOWL_CENTRE[0] - 0.035, BOWL_CENTRE[1], FLOOR])
@@ -353,9 +359,8 @@ def test_an_object_placed_before_but_hidden_from_the_camera_still_takes_its_spot
 
 
 def test_two_objects_in_the_bowl_seen_as_one_leave_the_spot_between_them_free_of_neither():
-    from molmo_ros.planning.grasp import Workspace
-    from molmo_ros.planning.perception import PerceptionSettings, depth_to_cloud, observe_scene
-    from molmo_ros.planning.place import PlaceSettings, find_destination, free_spot
+    from molmo_ros.planning.perception import depth_to_cloud, observe_scene
+    from molmo_ros.planning.place import free_spot
 
     # Both stand on the bowl's floor, so the segmentation joins them (and the bowl) into one object.
     # A small one on the -x side, a larger one on the +x side: their points' mean is off the centre.
@@ -366,12 +371,8 @@ def test_two_objects_in_the_bowl_seen_as_one_leave_the_spot_between_them_free_of
     for thing in inside:
         thing.centre[2] = FLOOR + thing.half[2]
     depth = render_depth([*bowl_boxes(), *((t.centre, t.half) for t in inside)], CAMERA)
-    perception, settings = PerceptionSettings(), PlaceSettings()
     # Located as the task does, before anything is in it.
-    destination = find_destination(
-        np.array([*BOWL_CENTRE, 0.02]), render_depth(bowl_boxes(), CAMERA), INTRINSICS, CAMERA, perception, Workspace(0.25, 0.78, -0.05, 0.4),
-        settings,
-    )  # fmt: skip
+    destination, perception, settings = located_bowl(render_depth(bowl_boxes(), CAMERA))
     observation = observe_scene(depth_to_cloud(depth, INTRINSICS, CAMERA, 2), inside[0].centre, perception)
     spot = free_spot(destination, observation, [o.box for o in observation.objects], 0.025, settings)
     for thing in inside:
