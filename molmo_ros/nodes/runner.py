@@ -79,10 +79,12 @@ def run_node(
         pass
     finally:
         stop.starting = False
+        # At most ~3 s for callbacks still running (a service call waiting for a frame): `ros2 launch`
+        # escalates to SIGTERM 5 s after its SIGINT, and what is left is ended by exit_now.
         if executor is not None:
-            executor.shutdown(timeout_sec=5.0)
+            executor.shutdown(timeout_sec=2.0)
         if spinner is not None:
-            spinner.join(timeout=5.0)
+            spinner.join(timeout=1.0)
         if node is not None:
             node.destroy_node()
         if rclpy.ok():
