@@ -129,9 +129,7 @@ class DataConfig:
 
     format: str = "synthetic"  # "synthetic" (training.data.build output), "pixmo_cap" or "pixmo_points"
     train: str = "out/training/data/mixture"  # dataset directory (save_to_disk) or data files
-    more_train: tuple[
-        str, ...
-    ] = ()  # further sets of the same format (e.g. the place / sort scenes), mixed in
+    more_train: tuple[str, ...] = ()  # further sets of the same format (place / sort scenes), mixed in
     eval_fraction: float = 0.02  # rows held out of each set for the loss and the picture control
     batch_size: int = 16  # examples per step per process
     max_turns: int = 3  # questions per example: drawn uniformly from 1..max_turns of the row's questions
