@@ -161,7 +161,6 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         torch.manual_seed(cfg.seed + 17)
         aux = AuxHeads(model, cfg.aux.pointer_dim, cfg.aux.position_frequencies).to(dist.device)
         if cfg.aux.attention_weight > 0:
-            model.model.language_model.config._attn_implementation = "eager"
             aux.watch_attention(model, cfg.aux.attention_layers)
         groups.append(
             {
