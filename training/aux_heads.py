@@ -169,8 +169,8 @@ class AuxHeads(torch.nn.Module):
 
     def watch_attention(self, model: Any, layers: Sequence[int]) -> None:
         """Keep the inputs of these LM layers' attention: :meth:`attention_loss` recomputes the guided heads'
-        probabilities from them at the coordinate positions only, so the model keeps its fused attention
-        (eager attention for the whole LM made a stage-2 step ~0.25 s slower)."""
+        probabilities from them at the coordinate positions only, so the whole LM keeps its fused (SDPA)
+        attention instead of running the eager one in every layer to return its probabilities."""
         n_layers = len(model.model.language_model.layers)
         outside = [i for i in layers if not 0 <= i < n_layers]
         if outside:
