@@ -226,18 +226,21 @@ def attention_at(
     given, (B, 1, L, L), boolean (True: may attend) or additive, or None for plain causal attention.
     """
     hd, n_q = module.head_dim, len(rows)
+    # Keys once per sequence that has a query, not once per query (a sequence holds several coordinates).
+    seqs, seq_of = torch.unique(rows, return_inverse=True)
     q = module.q_proj(hidden[rows, cols])  # (Q, H * hd)
-    k = module.k_proj(hidden[rows])  # (Q, L, KV * hd)
+    k = module.k_proj(hidden[seqs])  # (S, L, KV * hd)
     if module.qk_norm_type == "olmo":
         q, k = module.q_norm(q), module.k_norm(k)
-    q, k = q.view(n_q, -1, hd), k.view(n_q, k.shape[1], -1, hd)
+    q, k = q.view(n_q, -1, hd), k.view(len(seqs), k.shape[1], -1, hd)
     if module.qk_norm_type == "qwen3":
         q, k = module.q_norm(q), module.k_norm(k)
     q = q[:, :heads]
-    k = k[:, :, torch.arange(heads, device=k.device) // module.num_key_value_groups]  # (Q, L, heads, hd)
+    k = k[:, :, torch.arange(heads, device=k.device) // module.num_key_value_groups]  # (S, L, heads, hd)
     cos, sin = (t.expand(hidden.shape[0], -1, -1) for t in rope)  # batch 1 when all rows share positions
     q = q * cos[rows, cols][:, None] + rotate_half(q) * sin[rows, cols][:, None]
-    k = k * cos[rows][:, :, None] + rotate_half(k) * sin[rows][:, :, None]
+    k = k * cos[seqs][:, :, None] + rotate_half(k) * sin[seqs][:, :, None]
+    k = k[seq_of]  # (Q, L, heads, hd)
     scores = torch.einsum("qhd,qlhd->qhl", q, k).float() * module.scaling
     length = hidden.shape[1]
     if mask is None:

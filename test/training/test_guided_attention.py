@@ -67,6 +67,10 @@ def test_recomputed_guided_heads_equal_the_eager_attention(model_and_batch, laye
     expected = eager[rows, :, cols]
     assert recomputed.shape == expected.shape
     assert torch.allclose(recomputed, expected, atol=1e-5)
+    # Queries in the second sequence only (its keys are then the only ones computed).
+    with torch.no_grad():
+        second = attention_at(*seen, rows[3:], cols[3:], heads)
+    assert torch.allclose(second, expected[3:], atol=1e-5)
     # The probabilities differ between heads and positions: equality above is not of two uniform rows.
     assert float(expected.std()) > 0.01
     # Picture tokens see the picture tokens after them (Molmo2's bidirectional picture), text does not look ahead.
