@@ -168,22 +168,37 @@ class AuxHeads(torch.nn.Module):
         return (pred - batch["aux_ptr_xy"][first]).pow(2).sum(-1).mean() * 10.0
 
     def watch_attention(self, model: Any, layers: Sequence[int]) -> None:
-        """Keep the inputs of these LM layers' attention: :meth:`attention_loss` recomputes the guided heads'
-        probabilities from them at the coordinate positions only, so the whole LM keeps its fused (SDPA)
-        attention instead of running the eager one in every layer to return its probabilities."""
+        """Keep what these LM layers' attention computes on the way (the normalised queries and keys, the RoPE
+        tables, the mask): :meth:`attention_loss` recomputes the guided heads' probabilities from them at the
+        coordinate positions only, so the whole LM keeps its fused (SDPA) attention instead of running the
+        eager one in every layer to return its probabilities. Only outputs computed inside the model's forward
+        are kept (no parameter is used outside it, which FSDP's sharded parameters would refuse)."""
         n_layers = len(model.model.language_model.layers)
         outside = [i for i in layers if not 0 <= i < n_layers]
         if outside:
             raise ValueError(f"aux.attention_layers {list(outside)} outside the model's {n_layers} LM layers")
         for i in layers:
             attn = model.model.language_model.layers[i].self_attn
-            hook = self._keep_attention_inputs(f"attn{i}")
-            self._hooks.append(attn.register_forward_pre_hook(hook, with_kwargs=True))
+            name = f"attn{i}"
+            self._hooks += [
+                attn.register_forward_pre_hook(self._keep_attention_inputs(name), with_kwargs=True),
+                attn.q_norm.register_forward_hook(self._keep_output(name, "q")),
+                attn.k_norm.register_forward_hook(self._keep_output(name, "k")),
+            ]
 
     def _keep_attention_inputs(self, name: str) -> Any:
         def hook(module: Any, args: Any, kwargs: dict[str, Any]) -> None:
-            hidden = args[0] if args else kwargs["hidden_states"]
-            self._seen[name] = (module, hidden, kwargs["position_embeddings"], kwargs.get("attention_mask"))
+            self._seen[name] = {
+                "module": module,
+                "rope": kwargs["position_embeddings"],
+                "mask": kwargs.get("attention_mask"),
+            }
+
+        return hook
+
+    def _keep_output(self, name: str, key: str) -> Any:
+        def hook(module: Any, args: Any, output: torch.Tensor) -> None:
+            self._seen[name][key] = output
 
         return hook
 
@@ -203,7 +218,7 @@ class AuxHeads(torch.nn.Module):
             seen = self._seen.pop(f"attn{i}", None)
             if seen is None:
                 continue
-            picked = attention_at(*seen, rows, cols, heads)  # (Q, heads, L)
+            picked = attention_at(**seen, rows=rows, cols=cols, heads=heads)  # (Q, heads, L)
             on_image = picked.gather(2, img_pos[:, None, :].expand(-1, picked.shape[1], -1))
             losses.append(-(target[:, None, :] * torch.log(on_image + 1e-6)).sum(-1).mean())
         return torch.stack(losses).mean() if losses else None
@@ -211,7 +226,8 @@ class AuxHeads(torch.nn.Module):
 
 def attention_at(
     module: Any,
-    hidden: torch.Tensor,
+    q: torch.Tensor,
+    k: torch.Tensor,
     rope: tuple[torch.Tensor, torch.Tensor],
     mask: torch.Tensor | None,
     rows: torch.Tensor,
@@ -222,27 +238,21 @@ def attention_at(
     positions ``(rows, cols)`` (Q of them), over every position of their sequences, as its eager attention
     computes them: (Q, heads, L).
 
-    hidden: (B, L, D) the module's input; rope: (cos, sin), each (B or 1, L, head_dim); mask: the 4-D mask it was
+    q, k: the outputs of the module's ``q_norm`` / ``k_norm`` (before RoPE), (B, L, H * head_dim) or
+    (B, L, H, head_dim), KV heads for k; rope: (cos, sin), each (B or 1, L, head_dim); mask: the 4-D mask it was
     given, (B, 1, L, L), boolean (True: may attend) or additive, or None for plain causal attention.
     """
-    hd, n_q = module.head_dim, len(rows)
-    # Keys once per sequence that has a query, not once per query (a sequence holds several coordinates).
+    hd, batch, length = module.head_dim, q.shape[0], q.shape[1]
+    # Keys only of the sequences that hold a query.
     seqs, seq_of = torch.unique(rows, return_inverse=True)
-    q = module.q_proj(hidden[rows, cols])  # (Q, H * hd)
-    k = module.k_proj(hidden[seqs])  # (S, L, KV * hd)
-    if module.qk_norm_type == "olmo":
-        q, k = module.q_norm(q), module.k_norm(k)
-    q, k = q.view(n_q, -1, hd), k.view(len(seqs), k.shape[1], -1, hd)
-    if module.qk_norm_type == "qwen3":
-        q, k = module.q_norm(q), module.k_norm(k)
-    q = q[:, :heads]
+    q = q.reshape(batch, length, -1, hd)[rows, cols, :heads]  # (Q, heads, hd)
+    k = k.reshape(batch, length, -1, hd)[seqs]  # (S, L, KV, hd)
     k = k[:, :, torch.arange(heads, device=k.device) // module.num_key_value_groups]  # (S, L, heads, hd)
-    cos, sin = (t.expand(hidden.shape[0], -1, -1) for t in rope)  # batch 1 when all rows share positions
+    cos, sin = (t.expand(batch, -1, -1) for t in rope)  # batch 1 when all rows share positions
     q = q * cos[rows, cols][:, None] + rotate_half(q) * sin[rows, cols][:, None]
     k = k * cos[seqs][:, :, None] + rotate_half(k) * sin[seqs][:, :, None]
     k = k[seq_of]  # (Q, L, heads, hd)
     scores = torch.einsum("qhd,qlhd->qhl", q, k).float() * module.scaling
-    length = hidden.shape[1]
     if mask is None:
         allowed = torch.arange(length, device=k.device)[None] <= cols[:, None]
         scores = scores.masked_fill(~allowed[:, None], float("-inf"))

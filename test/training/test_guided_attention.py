@@ -63,13 +63,13 @@ def test_recomputed_guided_heads_equal_the_eager_attention(model_and_batch, laye
     cols = torch.tensor([3, int(first_image[0]) + 2, int(ends[0]), 2, int(first_image[1]) + 1, int(ends[1])])
     heads = eager.shape[1]
     with torch.no_grad():
-        recomputed = attention_at(*seen, rows, cols, heads)
+        recomputed = attention_at(**seen, rows=rows, cols=cols, heads=heads)
     expected = eager[rows, :, cols]
     assert recomputed.shape == expected.shape
     assert torch.allclose(recomputed, expected, atol=1e-5)
     # Queries in the second sequence only (its keys are then the only ones computed).
     with torch.no_grad():
-        second = attention_at(*seen, rows[3:], cols[3:], heads)
+        second = attention_at(**seen, rows=rows[3:], cols=cols[3:], heads=heads)
     assert torch.allclose(second, expected[3:], atol=1e-5)
     # The probabilities differ between heads and positions: equality above is not of two uniform rows.
     assert float(expected.std()) > 0.01
