@@ -1,5 +1,6 @@
-"""The guided-attention loss recomputes the guided heads' probabilities from the inputs of the model's fused
-attention: they must equal what the eager attention returns (causal text, bidirectional picture, padding)."""
+"""The guided-attention loss recomputes the guided heads' probabilities from what the SDPA attention computes on
+the way (normalised q / k, RoPE, mask): they must equal what the eager attention returns (causal text,
+bidirectional picture, padding)."""
 
 from __future__ import annotations
 
