@@ -20,7 +20,9 @@ class AuxHeads(torch.nn.Module):
     """Linear heads of the auxiliary vision loss (:class:`training.config.AuxConfig`), fed by forward hooks on
     the ViT and the connector of ``model`` during the ordinary forward pass (no second pass)."""
 
-    def __init__(self, model: Any, pointer_dim: int = 64, position_frequencies: int = 0) -> None:
+    def __init__(
+        self, model: Any, pointer_dim: int = 64, position_frequencies: int = 0, order_ranks: int = 0
+    ) -> None:
         super().__init__()
         from training.aux_targets import aux_class_counts
 
@@ -36,6 +38,7 @@ class AuxHeads(torch.nn.Module):
             text, 2 if position_frequencies <= 0 else 2 * (1 + 2 * position_frequencies)
         )
         self.relevance = torch.nn.Linear(text, 1)
+        self.order = torch.nn.Linear(text, 1 + order_ranks) if order_ranks > 0 else None
         self.image_token_id = int(
             getattr(model.config, "image_token_id", None) or model.config.image_patch_id
         )
@@ -153,6 +156,22 @@ class AuxHeads(torch.nn.Module):
         logits = self.relevance(states)[:, 0]
         weight = known * (1.0 + object_weight * target)
         losses = torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
+        return (losses * weight).sum() / weight.sum()
+
+    def order_loss(
+        self, batch: dict[str, torch.Tensor], hidden: torch.Tensor, object_weight: float
+    ) -> torch.Tensor | None:
+        """Soft cross-entropy of a linear head on the LM states of the image tokens: which point group of the
+        answer this token's object gets (:func:`training.aux_targets.order_targets`). Tokens an asked-for object
+        covers weigh ``1 + object_weight``, as in :meth:`relevance_loss`."""
+        if self.order is None or "aux_order" not in batch:
+            return None
+        states = hidden[batch["input_ids"] == self.image_token_id]
+        target, known = batch["aux_order"], batch["aux_relevance_known"]
+        if states.shape[0] != target.shape[0] or not bool(known.any()):
+            return None
+        weight = known * (1.0 + object_weight * (1.0 - target[:, 0]))
+        losses = -(target * torch.log_softmax(self.order(states), -1)).sum(-1)
         return (losses * weight).sum() / weight.sum()
 
     def coord_loss(self, batch: dict[str, torch.Tensor], hidden: torch.Tensor) -> torch.Tensor | None:
@@ -289,6 +308,9 @@ def weighted_aux_loss(
         terms.append(
             ("aux_relevance", cfg.relevance_weight, aux.relevance_loss(batch, hidden, cfg.object_weight))
         )
+    if hidden_states is not None and cfg.order_weight > 0:
+        hidden = hidden_states[cfg.relevance_layer]
+        terms.append(("aux_order", cfg.order_weight, aux.order_loss(batch, hidden, cfg.object_weight)))
     if hidden_states is not None and cfg.coord_weight > 0:
         terms.append(("aux_coord", cfg.coord_weight, aux.coord_loss(batch, hidden_states[cfg.coord_layer])))
     if cfg.attention_weight > 0:

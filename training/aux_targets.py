@@ -139,6 +139,7 @@ def pointer_targets(
     digit_ids: set[int],
     size: tuple[int, int] = (1, 1),
     coordinate_ids: set[int] | None = None,
+    next_object: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Targets of the auxiliary pointer / guided-attention losses.
 
@@ -147,6 +148,11 @@ def pointer_targets(
     tokens (``coordinate_ids``) every point group of every answer counts (one object per group, matched by its
     coordinates: point, point-all and counting answers); with digits only single-object ``point`` answers do
     (the digits after the leading ``1 1``).
+
+    With ``next_object`` (coordinate tokens only) the positions that decide whether a point group follows get
+    the next group's object as their target too: the one that predicts the answer's first token ("There are
+    none." or a point tag) and each group's last coordinate (a next group or the closing ``">``). Where no group
+    follows there is no target: what the heads should find then is "nothing left", which has no tokens.
 
     Args:
         answers: ``(style, answer text)`` per turn, in order.
@@ -162,15 +168,18 @@ def pointer_targets(
     targets: list[torch.Tensor] = []
     xy: list[torch.Tensor] = []
 
-    def add(obj: dict[str, Any], coordinate_positions: list[int]) -> None:
+    def add(obj: dict[str, Any], coordinate_positions: list[int], decides: int | None = None) -> None:
+        """``obj``'s share as the target at the queries of its coordinates (and at ``decides``, the query that
+        decided its group comes); only the first coordinate's query gets ``xy``."""
         share = _token_share(fractions, encoded.image_token_pooling, obj)
-        if share is None or float(share.sum()) <= 0:
+        if share is None or float(share.sum()) <= 0 or not coordinate_positions:
             return
         target = share / share.sum()
-        for n, k in enumerate(coordinate_positions):
-            positions.append(k - 1)
+        queries = ([] if decides is None else [decides]) + [k - 1 for k in coordinate_positions]
+        for q in queries:
+            positions.append(q)
             targets.append(target)
-            first = n == 0
+            first = q == coordinate_positions[0] - 1
             value = (
                 [float(obj["point"][0]) / width, float(obj["point"][1]) / height] if first else [math.nan] * 2
             )
@@ -181,7 +190,10 @@ def pointer_targets(
         if coordinate_ids:
             coords = [k for k in range(a, b) if ids[k] in coordinate_ids]
             for g, obj in enumerate(objects_of_answer(answer, objects, size)):
-                add(obj, coords[2 * g : 2 * g + 2])
+                decides = None
+                if next_object and 2 * g - 1 < len(coords):  # a truncated answer may lack the coordinate
+                    decides = a - 1 if g == 0 else coords[2 * g - 1]
+                add(obj, coords[2 * g : 2 * g + 2], decides)
             continue
         match = re.search(r'alt="([^"]*)"', answer)
         label = match.group(1) if match else ""
@@ -209,15 +221,55 @@ def relevance_targets(
     """Per image token, the share of it covered by the objects the question asks for, ``(tokens,)`` in 0-1 (all
     zeros when the answer is "There are none."); None for styles that name no objects (captions, short answers).
     The objects come from the answer's point groups, so point, point-all and counting answers are treated alike."""
+    shares = _asked_for_shares(style, answer, pooling, fractions, objects, size)
+    if shares is None:
+        return None
+    return shares.sum(0).clamp(max=1.0)
+
+
+def order_targets(
+    style: str,
+    answer: str,
+    pooling: torch.Tensor,
+    fractions: dict[int, torch.Tensor],
+    objects: list[dict[str, Any]],
+    size: tuple[int, int],
+    ranks: int,
+) -> torch.Tensor | None:
+    """Per image token, which point group of the answer its object gets, as a distribution over ``1 + ranks``
+    classes ``(tokens, 1 + ranks)``: class g (1..ranks, the last one also for later groups) holds the share of the
+    token covered by group g's object, class 0 the rest (no asked-for object). None for styles that name no
+    objects. Counting and point-all answers list their objects in reading order; a token that knows its rank
+    tells the answer whether a next group is left (the picture's tokens see each other)."""
+    shares = _asked_for_shares(style, answer, pooling, fractions, objects, size)
+    if shares is None:
+        return None
+    out = torch.zeros((shares.shape[1], 1 + ranks))
+    for g, share in enumerate(shares):
+        out[:, 1 + min(g, ranks - 1)] += share
+    out[:, 0] = (1.0 - out[:, 1:].sum(1)).clamp(min=0)
+    return out / out.sum(1, keepdim=True)
+
+
+def _asked_for_shares(
+    style: str,
+    answer: str,
+    pooling: torch.Tensor,
+    fractions: dict[int, torch.Tensor],
+    objects: list[dict[str, Any]],
+    size: tuple[int, int],
+) -> torch.Tensor | None:
+    """Each asked-for object's share of every image token, in the answer's order, ``(objects, tokens)`` (no rows
+    for "There are none."); None for styles that name no objects."""
     if style not in RELEVANCE_STYLES:
         return None
     n_tokens = int((pooling >= 0).any(-1).sum())
-    total = torch.zeros(n_tokens)
+    rows = []
     for obj in {int(o["index"]): o for o in objects_of_answer(answer, objects, size)}.values():
         share = _token_share(fractions, pooling, obj)
         if share is not None:
-            total += share
-    return total.clamp(max=1.0)
+            rows.append(share)
+    return torch.stack(rows) if rows else torch.zeros((0, n_tokens))
 
 
 def token_position_targets(

@@ -22,13 +22,14 @@ import torch
 from training.aux_targets import (
     IGNORE,
     object_patch_fractions,
+    order_targets,
     patch_positions,
     patch_targets,
     pointer_targets,
     relevance_targets,
     token_position_targets,
 )
-from training.coords import coordinate_token_ids
+from training.coords import coordinate_token_ids, point_groups
 from training.data.tasks import ABSENT_ANSWER
 from training.molmo2 import EOS_TOKEN
 from training.pictures import Picture, PictureCache, picture_of, pixels, prompt_inputs
@@ -59,6 +60,7 @@ class Encoded:
     pointer_xy: torch.Tensor | None = None
     patch_xy: torch.Tensor | None = None
     relevance: torch.Tensor | None = None
+    order: torch.Tensor | None = None  # (image tokens, 1 + ranks): which point group each token's object gets
     token_position: torch.Tensor | None = None
     token_position_weight: torch.Tensor | None = None
 
@@ -150,6 +152,17 @@ def collate(examples: list[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
                 known.append(torch.full((n,), float(e.relevance is not None)))
             out["aux_relevance"] = torch.cat(values)
             out["aux_relevance_known"] = torch.cat(known)
+            orders = [e.order for e in examples if e.order is not None]
+            if orders:
+                ranks = orders[0].shape[1]
+                no_object = torch.zeros((1, ranks))
+                no_object[0, 0] = 1.0
+                out["aux_order"] = torch.cat(
+                    [
+                        e.order if e.order is not None else no_object.expand(len(v), -1)
+                        for e, v in zip(examples, values, strict=True)
+                    ]
+                )
         rows, cols, tgts, xys = [], [], [], []
         for i, e in enumerate(examples):
             if e.pointer_positions is not None and len(e.pointer_positions):
@@ -197,10 +210,14 @@ class BatchSource(torch.utils.data.Dataset):
         position_frequencies: with ``aux_targets``, also the per-token position code of the covering objects'
             points (:func:`token_position_targets`) with this many frequencies (0 = off).
         style_weights: relative chance of drawing a question of each style (default 1; the key ``qa`` stands
-            for every ``qa_*`` style, ``<style>:none`` for that style's questions answered "There are none."): the
+            for every ``qa_*`` style, ``<style>:none`` for that style's questions answered "There are none.",
+            ``<style>:several`` for those whose answer has two or more point groups): the
             turns of an example are drawn without replacement with these weights.
         picture_cache_rows: rows whose processed picture is kept (:class:`training.pictures.PictureCache`;
             ~0.3 MB each at 224 px; 0 = none).
+        next_object: the pointer targets also guide the positions that decide whether a point group follows
+            (:func:`pointer_targets`).
+        order_ranks: > 0: with ``aux_targets``, also each image token's point group (:func:`order_targets`).
     """
 
     def __init__(
@@ -218,6 +235,8 @@ class BatchSource(torch.utils.data.Dataset):
         position_frequencies: int = 0,
         style_weights: dict[str, float] | None = None,
         picture_cache_rows: int = 0,
+        next_object: bool = False,
+        order_ranks: int = 0,
     ) -> None:
         self.rows, self.processor = rows, processor
         self.batch_size, self.max_turns, self.max_len = batch_size, max_turns, max_len
@@ -237,11 +256,14 @@ class BatchSource(torch.utils.data.Dataset):
         self.coordinate_ids = set(coordinate_token_ids(tokenizer))
         self.position_frequencies = position_frequencies
         self.style_weights = dict(style_weights or {})
+        self.next_object, self.order_ranks = next_object, order_ranks
         self.pad_id = int(processor.tokenizer.pad_token_id)
 
     def _weight(self, style: str, answer: str = "") -> float:
         if answer == ABSENT_ANSWER and f"{style}:none" in self.style_weights:
             return float(self.style_weights[f"{style}:none"])
+        if f"{style}:several" in self.style_weights and point_groups(answer) >= 2:
+            return float(self.style_weights[f"{style}:several"])
         if style in self.style_weights:
             return float(self.style_weights[style])
         if style.startswith("qa_"):
@@ -301,6 +323,10 @@ class BatchSource(torch.utils.data.Dataset):
             encoded.relevance = relevance_targets(
                 first_style, first_answer, pooling, fractions, objects, size
             )
+            if self.order_ranks > 0:
+                encoded.order = order_targets(
+                    first_style, first_answer, pooling, fractions, objects, size, self.order_ranks
+                )
             encoded.pointer_positions, encoded.pointer_targets, encoded.pointer_xy = pointer_targets(
                 encoded,
                 [(style, a) for _, a, style in turns],
@@ -309,6 +335,7 @@ class BatchSource(torch.utils.data.Dataset):
                 self.digit_ids,
                 size,
                 self.coordinate_ids,
+                self.next_object,
             )
         return encoded
 

@@ -110,12 +110,17 @@ class AuxConfig:
         2,
     )  # LM layers (0-based) whose first head(s) the attention loss guides
     attention_heads: int = 1  # heads per guided layer (the first ones); the rest stay free
+    attention_next: bool = False  # the attention loss also guides the positions that decide whether a point group follows (the answer's first token, each group's last coordinate) to the next group's object (training.aux_targets.pointer_targets)
     coord_weight: float = (
         0.0  # weight of the coordinate loss: LM states at coordinate digits -> the point (x, y)
     )
     coord_layer: int = -1  # LM hidden-state index the coordinate loss reads (-1 = the last layer's output)
     position_frequencies: int = 0  # > 0: the position target of each image token is the smooth code (training.coords.position_code, this many frequencies) of the point of the object covering it (its own place where none does), instead of its own (x, y)
     relevance_weight: float = 0.0  # weight of the relevance loss: at LM layer `relevance_layer`, each image token says whether it shows what the (first) question asks for (soft BCE on the objects' share; all 0 for absent objects). Needs the question before the picture
+    order_weight: float = 0.0  # weight of the order loss: at the same layer, each image token says which point group of the answer its object gets (1st, 2nd, ..., training.aux_targets.order_targets); 0 = off
+    order_ranks: int = (
+        3  # classes of the order loss besides "no asked-for object" (later groups share the last)
+    )
     relevance_layer: int = (
         2  # LM hidden-state index the relevance head reads (0 = embeddings, i = after layer i)
     )
@@ -167,6 +172,7 @@ class TrainConfig:
     threads: int = 0  # torch intra-op threads per process (0 = torch's default)
     parallel: str = "ddp"  # with WORLD_SIZE > 1: "ddp" (DistributedDataParallel) or "fsdp" (fully_shard)
     debug: bool = False  # tiny model, few steps, small data: a smoke run in seconds
+    decision_weight: float = 1.0  # weight of the answer loss on the tokens that decide how many points an answer gives (its first token; the token after each coordinate: another group or the end), training.metrics.answer_loss
     coordinate_sigma: float = 0.0  # with coordinate tokens: the answer loss on a coordinate is a soft cross-entropy against a Gaussian of this width (units of the 0-1000 scale) around the true value; 0 = plain cross-entropy
 
 

@@ -14,6 +14,7 @@ With ``Molmo2Sizes.coordinate_tokens`` every value ``000`` ... ``1000`` of Molmo
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import torch
@@ -52,6 +53,12 @@ def soft_coordinate_targets(sigma: float, n_values: int = 1001) -> torch.Tensor:
     values = torch.arange(n_values, dtype=torch.float32)
     kernel = torch.exp(-0.5 * ((values[None, :] - values[:, None]) / sigma) ** 2)
     return kernel / kernel.sum(dim=1, keepdim=True)
+
+
+def point_groups(answer: str) -> int:
+    """How many point groups (objects) a Molmo2 answer lists: ``coords="1 1 x y 2 x y"`` -> 2; 0 for none."""
+    match = re.search(r'coords="([^"]*)"', answer)
+    return (len(match.group(1).split()) - 1) // 3 if match else 0
 
 
 def objects_of_answer(

@@ -44,16 +44,19 @@ def answer_loss(
     labels: torch.Tensor,
     coordinate_ids: torch.Tensor | None = None,
     soft_targets: torch.Tensor | None = None,
+    decision_weight: float = 1.0,
 ) -> torch.Tensor:
     """Mean next-token cross-entropy over the labelled (answer) tokens, as the model's own loss; with
     ``coordinate_ids`` (token id of each value 0-1000) and ``soft_targets`` (row per value,
     :func:`training.coords.soft_coordinate_targets`) a coordinate label is scored against its soft target over
-    the coordinate tokens instead of one class.
+    the coordinate tokens instead of one class. ``decision_weight`` multiplies the loss of the tokens that
+    decide how many points an answer gives: an answer's first token ("There are none." or a point tag) and the
+    token after each coordinate (another point group or the closing ``">``); the mean stays over all tokens.
 
     Args:
         logits: ``(B, L, V)``; labels: ``(B, L)`` with ``IGNORE`` outside the answers.
     """
-    labels = labels[:, 1:]
+    labels_before, labels = labels, labels[:, 1:]
     mask = labels != IGNORE
     log_probs = torch.log_softmax(logits[:, :-1][mask].float(), dim=-1)  # (N, V)
     target = labels[mask]
@@ -68,6 +71,12 @@ def answer_loss(
             picked = log_probs[is_coordinate][:, coordinate_ids]
             nll = nll.clone()
             nll[is_coordinate] = -(soft * picked).sum(-1)
+    if decision_weight != 1.0:
+        before = labels_before[:, :-1]  # the token each labelled one follows (IGNORE: the prompt)
+        decides = before == IGNORE
+        if coordinate_ids is not None and len(coordinate_ids):
+            decides = decides | torch.isin(before, coordinate_ids)
+        nll = nll * torch.where(decides[mask], decision_weight, 1.0)
     return nll.mean()
 
 

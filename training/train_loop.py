@@ -154,12 +154,14 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             a.attention_weight,
             a.coord_weight,
             a.relevance_weight,
+            a.order_weight,
         )
     )
     aux: AuxHeads | None = None
     if use_aux:
         torch.manual_seed(cfg.seed + 17)
-        aux = AuxHeads(model, cfg.aux.pointer_dim, cfg.aux.position_frequencies).to(dist.device)
+        ranks = cfg.aux.order_ranks if cfg.aux.order_weight > 0 else 0
+        aux = AuxHeads(model, cfg.aux.pointer_dim, cfg.aux.position_frequencies, ranks).to(dist.device)
         if cfg.aux.attention_weight > 0:
             aux.watch_attention(model, cfg.aux.attention_layers)
         groups.append(
@@ -188,6 +190,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         position_frequencies=cfg.aux.position_frequencies,
         style_weights=cfg.data.style_weights,
         picture_cache_rows=cfg.data.picture_cache_rows,
+        next_object=cfg.aux.attention_next,
+        order_ranks=cfg.aux.order_ranks if cfg.aux.order_weight > 0 else 0,
     )
     eval_source = BatchSource(
         eval_rows, processor, cfg.data.batch_size, cfg.data.max_turns, cfg.data.max_seq_len, cfg.seed + 1
@@ -261,10 +265,13 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         batch = to_device(batch, dist.device)
         inputs = {k: v for k, v in batch.items() if not k.startswith("aux_") and k != "labels"}
         want_hidden = aux is not None and (
-            cfg.aux.pointer_weight > 0 or cfg.aux.coord_weight > 0 or cfg.aux.relevance_weight > 0
+            cfg.aux.pointer_weight > 0
+            or cfg.aux.coord_weight > 0
+            or cfg.aux.relevance_weight > 0
+            or cfg.aux.order_weight > 0
         )
         output = wrapped(**inputs, output_hidden_states=want_hidden)
-        loss = answer_loss(output.logits, batch["labels"], coordinate_ids, soft_targets)
+        loss = answer_loss(output.logits, batch["labels"], coordinate_ids, soft_targets, cfg.decision_weight)
         total, aux_parts = loss, {}
         if aux is not None and "aux_colour" in batch:
             ramp = 1.0 + (cfg.aux.end_ratio - 1.0) * step / max(1, cfg.steps - 1)

@@ -175,6 +175,34 @@ def test_pointer_targets_with_coordinate_tokens_cover_every_group(coord_processo
     assert torch.allclose(xy[2], torch.tensor([129.5 / 160, 94.5 / 120]))
 
 
+def test_next_object_targets_guide_the_positions_that_decide_another_group(coord_processor) -> None:
+    image, mask, _ = _scene()
+    answer, objects = _two_object_answer()
+    fractions = object_patch_fractions(coord_processor.image_processor, Image.fromarray(mask), objects)
+    enc = encode_example(coord_processor, image, [("Point to all the objects.", answer)], 512)
+    coords = set(coordinate_token_ids(coord_processor.tokenizer))
+    args = (enc, [("point_all", answer)], fractions, objects, set(), (160, 120), coords)
+    plain, plain_targets, _ = pointer_targets(*args)
+    positions, targets, xy = pointer_targets(*args, next_object=True)
+    # The 4 coordinate queries, the answer's first token and group 1's last coordinate.
+    assert len(positions) == 6
+    tok = coord_processor.tokenizer
+    first = enc.labels.tolist().index(next(t for t in enc.labels.tolist() if t != -100))
+    # Group 1: decided where the answer starts; group 2: decided at group 1's y coordinate ("208").
+    assert int(positions[0]) == first - 1
+    assert tok.convert_ids_to_tokens([int(enc.input_ids[positions[3]])]) == ["208"]
+    assert torch.allclose(targets[0], plain_targets[0]) and torch.allclose(targets[3], plain_targets[2])
+    assert not torch.allclose(targets[0], targets[3])
+    # Only the first coordinate's query carries the point; the deciding queries do not.
+    assert bool(xy[0].isnan().all()) and bool(xy[3].isnan().all()) and not bool(xy[1].isnan().any())
+    # The last group decides nothing after it (the closing tag has no object), and an absent answer none.
+    assert set(plain.tolist()) < set(positions.tolist())
+    none, _, _ = pointer_targets(
+        enc, [("absent", "There are none.")], fractions, objects, set(), (160, 120), coords, next_object=True
+    )
+    assert len(none) == 0
+
+
 def test_relevance_targets_name_the_asked_for_objects(coord_processor) -> None:
     image, mask, _ = _scene()
     answer, objects = _two_object_answer()
@@ -193,6 +221,32 @@ def test_relevance_targets_name_the_asked_for_objects(coord_processor) -> None:
     absent = relevance_targets("absent", "There are none.", pooling, fractions, objects, (160, 120))
     assert absent.shape == red.shape and float(absent.sum()) == 0.0
     assert relevance_targets("qa_colour", "The cup is red.", pooling, fractions, objects, (160, 120)) is None
+
+
+def test_order_targets_give_each_token_its_objects_point_group(coord_processor) -> None:
+    from training.aux_targets import order_targets, pool_to_tokens
+
+    image, mask, _ = _scene()
+    answer, objects = _two_object_answer()
+    fractions = object_patch_fractions(coord_processor.image_processor, Image.fromarray(mask), objects)
+    pooling = encode_example(coord_processor, image, [("q", answer)], 512).image_token_pooling
+    red, blue = pool_to_tokens(fractions[1], pooling), pool_to_tokens(fractions[2], pooling)
+    order = order_targets("point_all", answer, pooling, fractions, objects, (160, 120), 3)
+    assert order.shape == (red.shape[0], 4) and torch.allclose(order.sum(1), torch.ones(red.shape[0]))
+    # The red cup is group 1 (left), the blue ball group 2; uncovered tokens are class 0; class 3 stays empty.
+    assert torch.allclose(order[:, 1], red) and torch.allclose(order[:, 2], blue)
+    assert float(order[:, 3].sum()) == 0.0
+    swapped = '<points alt="objects" coords="1 1 813 792 2 188 208">objects</points>'
+    assert torch.allclose(
+        order_targets("count", swapped, pooling, fractions, objects, (160, 120), 3)[:, 1], blue
+    )
+    # One rank only: every group shares it; an absent answer leaves every token in class 0.
+    assert torch.allclose(
+        order_targets("point_all", answer, pooling, fractions, objects, (160, 120), 1)[:, 1], red + blue
+    )
+    none = order_targets("absent", "There are none.", pooling, fractions, objects, (160, 120), 3)
+    assert bool((none[:, 0] == 1).all())
+    assert order_targets("qa_colour", "The cup is red.", pooling, fractions, objects, (160, 120), 3) is None
 
 
 def test_token_position_targets_carry_the_objects_point(coord_processor) -> None:
@@ -234,6 +288,17 @@ def test_soft_coordinate_loss_prefers_near_misses() -> None:
     assert abs(float(plain) - float(np.log(1100))) < 1e-4
 
 
+def test_decision_weight_scales_only_the_tokens_that_decide_the_number_of_points() -> None:
+    ids = torch.arange(10, 1011)  # coordinate tokens; 5 = " ", 6 = '">', 7 = an answer's first token
+    labels = torch.tensor([[-100, 7, int(ids[300]), 5, int(ids[400]), 6]])
+    logits = torch.zeros((1, 6, 1100))
+    base = answer_loss(logits, labels, ids, soft_coordinate_targets(5.0), decision_weight=1.0)
+    heavy = answer_loss(logits, labels, ids, soft_coordinate_targets(5.0), decision_weight=3.0)
+    # Five labelled tokens of equal loss log(1100) on uniform logits (the soft targets' too); three decide
+    # (the first token and the one after each coordinate): (2 + 3 * 3) / 5 of the plain mean.
+    assert abs(float(heavy) / float(base) - 11 / 5) < 1e-4
+
+
 def test_style_weights_shift_which_question_an_example_takes(coord_processor) -> None:
     from training.batching import BatchSource
 
@@ -262,3 +327,26 @@ def test_style_weights_shift_which_question_an_example_takes(coord_processor) ->
     # "qa" stands for every qa_* style; "count:none" for counting questions answered "There are none.".
     tilted = shares({"qa": 0.1, "count:none": 4.0})
     assert tilted.get("qa_colour", 0.0) < 0.1 and tilted["count"] > 0.6, tilted
+
+
+def test_several_weight_favours_answers_with_two_or_more_points(coord_processor) -> None:
+    from training.batching import BatchSource
+
+    image, _, _ = _scene()
+    answer, _ = _two_object_answer()
+    one = '<points alt="cups" coords="1 1 188 208">cups</points>'
+    row = {
+        "image": image,
+        "prompts": ["Point to all the cups.", "Point to all the objects."],
+        "answers": [one, answer],
+        "styles": ["point_all", "point_all"],
+    }
+
+    def share_of_several(weights: dict[str, float]) -> float:
+        source = BatchSource([row], coord_processor, 1, 1, 512, seed=0, style_weights=weights)
+        tok = coord_processor.tokenizer
+        picked = [tok.decode(source.example(0, k).input_ids) for k in range(200)]
+        return sum("all the objects" in text for text in picked) / 200
+
+    assert 0.35 < share_of_several({"point_all": 2.0}) < 0.65
+    assert share_of_several({"point_all": 2.0, "point_all:several": 8.0}) > 0.7
