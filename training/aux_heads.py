@@ -162,7 +162,7 @@ class AuxHeads(torch.nn.Module):
         self, batch: dict[str, torch.Tensor], hidden: torch.Tensor, object_weight: float
     ) -> torch.Tensor | None:
         """Soft cross-entropy of a linear head on the LM states of the image tokens: which point group of the
-        answer this token's object gets (:func:`training.aux_targets.order_targets`). Tokens an asked-for object
+        answer this token's object gets (:func:`training.aux_targets.relevance_targets` with ``ranks``). Tokens an asked-for object
         covers weigh ``1 + object_weight``, as in :meth:`relevance_loss`."""
         if self.order is None or "aux_order" not in batch:
             return None

@@ -217,59 +217,30 @@ def relevance_targets(
     fractions: dict[int, torch.Tensor],
     objects: list[dict[str, Any]],
     size: tuple[int, int],
+    ranks: int = 0,
 ) -> torch.Tensor | None:
     """Per image token, the share of it covered by the objects the question asks for, ``(tokens,)`` in 0-1 (all
     zeros when the answer is "There are none."); None for styles that name no objects (captions, short answers).
-    The objects come from the answer's point groups, so point, point-all and counting answers are treated alike."""
-    shares = _asked_for_shares(style, answer, pooling, fractions, objects, size)
-    if shares is None:
-        return None
-    return shares.sum(0).clamp(max=1.0)
+    The objects come from the answer's point groups, so point, point-all and counting answers are treated alike.
 
-
-def order_targets(
-    style: str,
-    answer: str,
-    pooling: torch.Tensor,
-    fractions: dict[int, torch.Tensor],
-    objects: list[dict[str, Any]],
-    size: tuple[int, int],
-    ranks: int,
-) -> torch.Tensor | None:
-    """Per image token, which point group of the answer its object gets, as a distribution over ``1 + ranks``
-    classes ``(tokens, 1 + ranks)``: class g (1..ranks, the last one also for later groups) holds the share of the
-    token covered by group g's object, class 0 the rest (no asked-for object). None for styles that name no
-    objects. Counting and point-all answers list their objects in reading order; a token that knows its rank
-    tells the answer whether a next group is left (the picture's tokens see each other)."""
-    shares = _asked_for_shares(style, answer, pooling, fractions, objects, size)
-    if shares is None:
-        return None
-    out = torch.zeros((shares.shape[1], 1 + ranks))
-    for g, share in enumerate(shares):
-        out[:, 1 + min(g, ranks - 1)] += share
-    out[:, 0] = (1.0 - out[:, 1:].sum(1)).clamp(min=0)
-    return out / out.sum(1, keepdim=True)
-
-
-def _asked_for_shares(
-    style: str,
-    answer: str,
-    pooling: torch.Tensor,
-    fractions: dict[int, torch.Tensor],
-    objects: list[dict[str, Any]],
-    size: tuple[int, int],
-) -> torch.Tensor | None:
-    """Each asked-for object's share of every image token, in the answer's order, ``(objects, tokens)`` (no rows
-    for "There are none."); None for styles that name no objects."""
+    With ``ranks`` > 0, the order target instead: which point group of the answer each token's object gets, a
+    distribution over ``1 + ranks`` classes ``(tokens, 1 + ranks)``. Class g (1..ranks, the last one also for
+    later groups) holds the share covered by group g's object, class 0 the rest. Point-all and counting answers
+    list their objects in reading order; a token that knows its rank tells the answer whether a next group is
+    left (the picture's tokens see each other)."""
     if style not in RELEVANCE_STYLES:
         return None
     n_tokens = int((pooling >= 0).any(-1).sum())
-    rows = []
-    for obj in {int(o["index"]): o for o in objects_of_answer(answer, objects, size)}.values():
+    out = torch.zeros((n_tokens, 1 + max(ranks, 1)))
+    asked = {int(o["index"]): o for o in objects_of_answer(answer, objects, size)}.values()
+    for g, obj in enumerate(asked):
         share = _token_share(fractions, pooling, obj)
         if share is not None:
-            rows.append(share)
-    return torch.stack(rows) if rows else torch.zeros((0, n_tokens))
+            out[:, 1 + min(g, max(ranks, 1) - 1)] += share
+    if ranks <= 0:
+        return out[:, 1].clamp(max=1.0)
+    out[:, 0] = (1.0 - out[:, 1:].sum(1)).clamp(min=0)
+    return out / out.sum(1, keepdim=True)
 
 
 def token_position_targets(

@@ -22,7 +22,6 @@ import torch
 from training.aux_targets import (
     IGNORE,
     object_patch_fractions,
-    order_targets,
     patch_positions,
     patch_targets,
     pointer_targets,
@@ -217,7 +216,7 @@ class BatchSource(torch.utils.data.Dataset):
             ~0.3 MB each at 224 px; 0 = none).
         next_object: the pointer targets also guide the positions that decide whether a point group follows
             (:func:`pointer_targets`).
-        order_ranks: > 0: with ``aux_targets``, also each image token's point group (:func:`order_targets`).
+        order_ranks: > 0: with ``aux_targets``, also each image token's point group (:func:`relevance_targets` with ``ranks``).
     """
 
     def __init__(
@@ -324,7 +323,7 @@ class BatchSource(torch.utils.data.Dataset):
                 first_style, first_answer, pooling, fractions, objects, size
             )
             if self.order_ranks > 0:
-                encoded.order = order_targets(
+                encoded.order = relevance_targets(
                     first_style, first_answer, pooling, fractions, objects, size, self.order_ranks
                 )
             encoded.pointer_positions, encoded.pointer_targets, encoded.pointer_xy = pointer_targets(

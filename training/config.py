@@ -117,7 +117,7 @@ class AuxConfig:
     coord_layer: int = -1  # LM hidden-state index the coordinate loss reads (-1 = the last layer's output)
     position_frequencies: int = 0  # > 0: the position target of each image token is the smooth code (training.coords.position_code, this many frequencies) of the point of the object covering it (its own place where none does), instead of its own (x, y)
     relevance_weight: float = 0.0  # weight of the relevance loss: at LM layer `relevance_layer`, each image token says whether it shows what the (first) question asks for (soft BCE on the objects' share; all 0 for absent objects). Needs the question before the picture
-    order_weight: float = 0.0  # weight of the order loss: at the same layer, each image token says which point group of the answer its object gets (1st, 2nd, ..., training.aux_targets.order_targets); 0 = off
+    order_weight: float = 0.0  # weight of the order loss: at the same layer, each image token says which point group of the answer its object gets (1st, 2nd, ..., training.aux_targets.relevance_targets with ranks); 0 = off
     order_ranks: int = (
         3  # classes of the order loss besides "no asked-for object" (later groups share the last)
     )

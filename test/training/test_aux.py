@@ -151,12 +151,17 @@ def test_coordinate_tokens_are_one_token_per_value_and_decode_to_the_same_text(c
     assert len(digit_token_ids(tok)) == 1001 + 10
 
 
-def test_pointer_targets_with_coordinate_tokens_cover_every_group(coord_processor) -> None:
+def _two_object_example(coord_processor) -> tuple:
+    """The two-object point-all answer encoded: (encoded, answer, objects, fractions, coordinate ids)."""
     image, mask, _ = _scene()
     answer, objects = _two_object_answer()
     fractions = object_patch_fractions(coord_processor.image_processor, Image.fromarray(mask), objects)
     enc = encode_example(coord_processor, image, [("Point to all the objects.", answer)], 512)
-    coords = set(coordinate_token_ids(coord_processor.tokenizer))
+    return enc, answer, objects, fractions, set(coordinate_token_ids(coord_processor.tokenizer))
+
+
+def test_pointer_targets_with_coordinate_tokens_cover_every_group(coord_processor) -> None:
+    enc, answer, objects, fractions, coords = _two_object_example(coord_processor)
     positions, targets, xy = pointer_targets(
         enc, [("point_all", answer)], fractions, objects, set(), (160, 120), coords
     )
@@ -176,11 +181,7 @@ def test_pointer_targets_with_coordinate_tokens_cover_every_group(coord_processo
 
 
 def test_next_object_targets_guide_the_positions_that_decide_another_group(coord_processor) -> None:
-    image, mask, _ = _scene()
-    answer, objects = _two_object_answer()
-    fractions = object_patch_fractions(coord_processor.image_processor, Image.fromarray(mask), objects)
-    enc = encode_example(coord_processor, image, [("Point to all the objects.", answer)], 512)
-    coords = set(coordinate_token_ids(coord_processor.tokenizer))
+    enc, answer, objects, fractions, coords = _two_object_example(coord_processor)
     args = (enc, [("point_all", answer)], fractions, objects, set(), (160, 120), coords)
     plain, plain_targets, _ = pointer_targets(*args)
     positions, targets, xy = pointer_targets(*args, next_object=True)
@@ -224,29 +225,31 @@ def test_relevance_targets_name_the_asked_for_objects(coord_processor) -> None:
 
 
 def test_order_targets_give_each_token_its_objects_point_group(coord_processor) -> None:
-    from training.aux_targets import order_targets, pool_to_tokens
+    from training.aux_targets import pool_to_tokens
 
     image, mask, _ = _scene()
     answer, objects = _two_object_answer()
     fractions = object_patch_fractions(coord_processor.image_processor, Image.fromarray(mask), objects)
     pooling = encode_example(coord_processor, image, [("q", answer)], 512).image_token_pooling
     red, blue = pool_to_tokens(fractions[1], pooling), pool_to_tokens(fractions[2], pooling)
-    order = order_targets("point_all", answer, pooling, fractions, objects, (160, 120), 3)
+    order = relevance_targets("point_all", answer, pooling, fractions, objects, (160, 120), 3)
     assert order.shape == (red.shape[0], 4) and torch.allclose(order.sum(1), torch.ones(red.shape[0]))
     # The red cup is group 1 (left), the blue ball group 2; uncovered tokens are class 0; class 3 stays empty.
     assert torch.allclose(order[:, 1], red) and torch.allclose(order[:, 2], blue)
     assert float(order[:, 3].sum()) == 0.0
     swapped = '<points alt="objects" coords="1 1 813 792 2 188 208">objects</points>'
     assert torch.allclose(
-        order_targets("count", swapped, pooling, fractions, objects, (160, 120), 3)[:, 1], blue
+        relevance_targets("count", swapped, pooling, fractions, objects, (160, 120), 3)[:, 1], blue
     )
     # One rank only: every group shares it; an absent answer leaves every token in class 0.
     assert torch.allclose(
-        order_targets("point_all", answer, pooling, fractions, objects, (160, 120), 1)[:, 1], red + blue
+        relevance_targets("point_all", answer, pooling, fractions, objects, (160, 120), 1)[:, 1], red + blue
     )
-    none = order_targets("absent", "There are none.", pooling, fractions, objects, (160, 120), 3)
+    none = relevance_targets("absent", "There are none.", pooling, fractions, objects, (160, 120), 3)
     assert bool((none[:, 0] == 1).all())
-    assert order_targets("qa_colour", "The cup is red.", pooling, fractions, objects, (160, 120), 3) is None
+    assert (
+        relevance_targets("qa_colour", "The cup is red.", pooling, fractions, objects, (160, 120), 3) is None
+    )
 
 
 def test_token_position_targets_carry_the_objects_point(coord_processor) -> None:
