@@ -162,8 +162,8 @@ class AuxHeads(torch.nn.Module):
         self, batch: dict[str, torch.Tensor], hidden: torch.Tensor, object_weight: float
     ) -> torch.Tensor | None:
         """Soft cross-entropy of a linear head on the LM states of the image tokens: which point group of the
-        answer this token's object gets (:func:`training.aux_targets.relevance_targets` with ``ranks``). Tokens an asked-for object
-        covers weigh ``1 + object_weight``, as in :meth:`relevance_loss`."""
+        answer this token's object gets (:func:`training.aux_targets.relevance_targets` with ``ranks``). Tokens
+        an asked-for object covers weigh ``1 + object_weight``, as in :meth:`relevance_loss`."""
         if self.order is None or "aux_order" not in batch:
             return None
         states = hidden[batch["input_ids"] == self.image_token_id]

@@ -216,7 +216,8 @@ class BatchSource(torch.utils.data.Dataset):
             ~0.3 MB each at 224 px; 0 = none).
         next_object: the pointer targets also guide the positions that decide whether a point group follows
             (:func:`pointer_targets`).
-        order_ranks: > 0: with ``aux_targets``, also each image token's point group (:func:`relevance_targets` with ``ranks``).
+        order_ranks: > 0: with ``aux_targets``, also each image token's point group
+            (:func:`relevance_targets` with ``ranks``).
     """
 
     def __init__(
