@@ -231,12 +231,13 @@ def relevance_targets(
     if style not in RELEVANCE_STYLES:
         return None
     n_tokens = int((pooling >= 0).any(-1).sum())
-    out = torch.zeros((n_tokens, 1 + max(ranks, 1)))
+    classes = max(ranks, 1)  # without ranks every asked-for object adds to one class: the relevance
+    out = torch.zeros((n_tokens, 1 + classes))
     asked = {int(o["index"]): o for o in objects_of_answer(answer, objects, size)}.values()
     for g, obj in enumerate(asked):
         share = _token_share(fractions, pooling, obj)
         if share is not None:
-            out[:, 1 + min(g, max(ranks, 1) - 1)] += share
+            out[:, 1 + min(g, classes - 1)] += share
     if ranks <= 0:
         return out[:, 1].clamp(max=1.0)
     out[:, 0] = (1.0 - out[:, 1:].sum(1)).clamp(min=0)

@@ -14,7 +14,6 @@ With ``Molmo2Sizes.coordinate_tokens`` every value ``000`` ... ``1000`` of Molmo
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 import torch
@@ -56,9 +55,15 @@ def soft_coordinate_targets(sigma: float, n_values: int = 1001) -> torch.Tensor:
 
 
 def point_groups(answer: str) -> int:
-    """How many point groups (objects) a Molmo2 answer lists: ``coords="1 1 x y 2 x y"`` -> 2; 0 for none."""
-    match = re.search(r'coords="([^"]*)"', answer)
-    return (len(match.group(1).split()) - 1) // 3 if match else 0
+    """How many points (objects) an answer lists, read by the node's own parser
+    (:func:`molmo_ros.pointing.parse_points`): ``coords="1 1 x y 2 x y"`` -> 2; 0 for none or an unreadable one."""
+    from molmo_ros.errors import MolmoRosError
+    from molmo_ros.pointing import parse_points
+
+    try:
+        return len(parse_points(answer, 1000, 1000).points)  # only the count matters, not the picture size
+    except MolmoRosError:
+        return 0
 
 
 def objects_of_answer(

@@ -158,10 +158,12 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         )
     )
     aux: AuxHeads | None = None
+    order_ranks = (
+        a.order_ranks if a.order_weight > 0 else 0
+    )  # the order head and its targets exist only when on
     if use_aux:
         torch.manual_seed(cfg.seed + 17)
-        ranks = cfg.aux.order_ranks if cfg.aux.order_weight > 0 else 0
-        aux = AuxHeads(model, cfg.aux.pointer_dim, cfg.aux.position_frequencies, ranks).to(dist.device)
+        aux = AuxHeads(model, cfg.aux.pointer_dim, cfg.aux.position_frequencies, order_ranks).to(dist.device)
         if cfg.aux.attention_weight > 0:
             aux.watch_attention(model, cfg.aux.attention_layers)
         groups.append(
@@ -191,7 +193,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         style_weights=cfg.data.style_weights,
         picture_cache_rows=cfg.data.picture_cache_rows,
         next_object=cfg.aux.attention_next,
-        order_ranks=cfg.aux.order_ranks if cfg.aux.order_weight > 0 else 0,
+        order_ranks=order_ranks,
     )
     eval_source = BatchSource(
         eval_rows, processor, cfg.data.batch_size, cfg.data.max_turns, cfg.data.max_seq_len, cfg.seed + 1
