@@ -84,6 +84,9 @@ def main() -> int:
         help="Fast DDS profile for this process and the node: '' = config/fastdds_large_data.xml (as the launch "
         "files set it), 'none' = Fast DDS's built-in transports, or a file",
     )
+    parser.add_argument(
+        "--cpu-threads", type=int, help="the node's cpu_threads parameter (default: config/point.yaml's)"
+    )
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=480)
     args = parser.parse_args()
@@ -119,13 +122,16 @@ def main() -> int:
             "-p", f"take_on_query:={'true' if mode == 'taken' else 'false'}",
             "--log-level", "warn",
         ]  # fmt: skip
+        if args.cpu_threads is not None:
+            command[2:2] = ["-p", f"cpu_threads:={args.cpu_threads}"]
         return subprocess.Popen(command, env=env)
 
     rclpy.init()
     node = rclpy.create_node("bench_point_client")
     executor = MultiThreadedExecutor(num_threads=2)
     executor.add_node(node)
-    threading.Thread(target=executor.spin, daemon=True).start()
+    spinning = threading.Thread(target=executor.spin, daemon=True)
+    spinning.start()
 
     qos = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)  # as the simulation publishes
     rgb_pub = node.create_publisher(Image, "/camera/color/image_raw", qos)
@@ -162,7 +168,8 @@ def main() -> int:
             time.sleep(0.001)
         return (time.perf_counter() - start) * 1e3, future.result()
 
-    threading.Thread(target=camera, daemon=True).start()
+    publishing = threading.Thread(target=camera, daemon=True)
+    publishing.start()
     ingest: dict[str, float] = {}
     report: dict[str, object] = {}
     servers: list[subprocess.Popen] = []
@@ -213,11 +220,13 @@ def main() -> int:
             report["burst"] = burst(client, server.pid, args.burst, args.burst_timeout, call, Point)
     finally:
         stop.set()
+        publishing.join(timeout=5)  # a publish racing rclpy.shutdown aborted the process at exit
         for server in servers:
             if server.poll() is None:
                 server.terminate()
                 server.wait(timeout=30)
         executor.shutdown()
+        spinning.join(timeout=5)
         rclpy.shutdown()
 
     print(

@@ -10,6 +10,7 @@ transformers model is loaded.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from molmo_ros.errors import ModelUnavailableError
@@ -20,6 +21,7 @@ __all__ = [
     "ModelAnswer",
     "PointModel",
     "RawAnswer",
+    "auto_cpu_threads",
     "default_model_path",
     "load_from_parameters",
     "load_point_model",
@@ -130,8 +132,14 @@ def load_from_parameters(p: dict[str, Any]) -> PointModel:
         device=p["device"],
         dtype=p["dtype"],
         trust_remote_code=p["trust_remote_code"],
+        cpu_threads=p["cpu_threads"] or auto_cpu_threads(),
         **common,
     )
+
+
+def auto_cpu_threads() -> int:
+    """All cores but one, at least 1: the node's other core reads the camera and runs the executor."""
+    return max(1, (os.cpu_count() or 1) - 1)
 
 
 def _check_opts(backend: str, opts: dict[str, Any], allowed: set[str]) -> None:

@@ -17,6 +17,7 @@ DESCRIPTIONS = {
     "dtype": "transformers dtype: auto (bfloat16 on CUDA, float32 on CPU), float32, bfloat16, float16",
     "trust_remote_code": "allow the checkpoint's own Python code (Molmo v1); off unless you trust it",
     "max_new_tokens": "upper bound on generated tokens per answer",
+    "cpu_threads": "transformers: torch CPU threads of the process; 0 = all cores but one (at least 1)",
     "server_url": "openai backend: base URL of the server, e.g. http://127.0.0.1:8000/v1",
     "api_key_env": "openai backend: name of the environment variable holding the API key",
     "request_timeout_s": "openai backend: timeout of one HTTP request, seconds",
@@ -75,7 +76,14 @@ def validate_parameters(values: dict[str, Any]) -> None:
     for name in ("max_new_tokens", "max_query_chars", "max_points", "sync_history"):
         if values[name] < 1:
             raise ValueError(f"{name} must be >= 1, got {values[name]}")
-    for name in ("queue_size", "max_retries", "stale_frame_s", "first_frame_wait_s", "sync_slop_s"):
+    for name in (
+        "queue_size",
+        "max_retries",
+        "cpu_threads",
+        "stale_frame_s",
+        "first_frame_wait_s",
+        "sync_slop_s",
+    ):
         if values[name] < 0:
             raise ValueError(f"{name} must be >= 0, got {values[name]}")
     if values["request_timeout_s"] <= 0:

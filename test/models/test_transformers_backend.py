@@ -17,13 +17,14 @@ import pytest
 import torch
 from PIL import Image
 
+from molmo_ros.config import config_path, node_parameters
 from molmo_ros.errors import (
     ErrorCode,
     InvalidRequestError,
     ModelUnavailableError,
     PointParseError,
 )
-from molmo_ros.models import ModelAnswer, RawAnswer, load_point_model
+from molmo_ros.models import ModelAnswer, RawAnswer, auto_cpu_threads, load_from_parameters, load_point_model
 from molmo_ros.models.transformers_backend import (
     TransformersPointModel,
     bundled_model_dir,
@@ -322,5 +323,29 @@ def test_cpu_threads_setting(tiny_ckpt: Path) -> None:
         model.close()
         with pytest.raises(ModelUnavailableError, match="cpu_threads"):
             TransformersPointModel(tiny_ckpt, device="cpu", cpu_threads=0)
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_the_pointer_parameters_choose_the_cpu_threads(tiny_ckpt: Path, monkeypatch) -> None:
+    """cpu_threads 0 (config/point.yaml's default) leaves one core free; a positive value is taken as given."""
+    p = {
+        **node_parameters(config_path("point.yaml"), "molmo_pointer"),
+        "model": str(tiny_ckpt),
+        "device": "cpu",
+    }
+    assert p["cpu_threads"] == 0
+    before = torch.get_num_threads()
+    try:
+        for cores, expected in ((2, 1), (1, 1), (8, 7)):
+            monkeypatch.setattr("os.cpu_count", lambda cores=cores: cores)
+            assert auto_cpu_threads() == expected
+        monkeypatch.setattr("os.cpu_count", lambda: 3)
+        model = load_from_parameters(p)
+        assert model.describe()["cpu_threads"] == torch.get_num_threads() == 2
+        model.close()
+        model = load_from_parameters({**p, "cpu_threads": 1})
+        assert model.describe()["cpu_threads"] == torch.get_num_threads() == 1
+        model.close()
     finally:
         torch.set_num_threads(before)

@@ -300,6 +300,8 @@ def test_invalid_parameter_is_refused_with_a_reason(pointer):
     assert not result.successful and "odd" in result.reason
     result = pointer.set_parameters([Parameter("backend", value="onnx")])[0]
     assert not result.successful and "backend" in result.reason
+    result = pointer.set_parameters([Parameter("cpu_threads", value=-1)])[0]
+    assert not result.successful and "cpu_threads" in result.reason
     assert pointer.set_parameters([Parameter("depth_window", value=7)])[0].successful
     assert pointer.set_parameters([Parameter("depth_window", value=5)])[0].successful
 
