@@ -120,10 +120,9 @@ def main() -> int:
             "-p", "annotate:=true",
             "-p", f"deserialize_on_query:={'false' if mode == 'messages' else 'true'}",
             "-p", f"take_on_query:={'true' if mode == 'taken' else 'false'}",
+            *(["-p", f"cpu_threads:={args.cpu_threads}"] if args.cpu_threads is not None else []),
             "--log-level", "warn",
         ]  # fmt: skip
-        if args.cpu_threads is not None:
-            command[2:2] = ["-p", f"cpu_threads:={args.cpu_threads}"]
         return subprocess.Popen(command, env=env)
 
     rclpy.init()
