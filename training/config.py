@@ -65,6 +65,7 @@ class ModelConfig:
     pretrained_text: str = (
         ""  # Qwen3 causal-LM checkpoint (dir or hub id) to copy into the LM; sizes must match
     )
+    qk_norm_gain: float = 1.0  # initial gain of the LM's q_norm / k_norm weights: 2 scales the attention logits by 4 at step 0, so heads can focus on the one or two image tokens of an object (../shared/probes: +5 points of hits)
     tokenizer_corpus_rows: int = 4000  # training rows whose text trains the BPE tokenizer of a new model
     coordinate_code_frequencies: int = 8  # with sizes.coordinate_tokens: frequencies of the smooth code (training.coords.position_code) the coordinate tokens' embedding and LM-head rows start from (0 = random rows)
     coordinate_code_scale: float = (

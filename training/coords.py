@@ -27,12 +27,16 @@ __all__ = [
 
 
 def coordinate_token_ids(tokenizer: Any) -> list[int]:
-    """Token ids of ``000`` ... ``1000`` (index = value) when the tokenizer has them all as single tokens, else ``[]``."""
-    from training.molmo2 import COORDINATE_TOKENS
+    """Token ids of ``000`` ... ``1000`` (index = value) when the tokenizer has them all as single tokens (with
+    their leading space, ``answer_tokens``, or without), else ``[]``."""
+    from training.molmo2 import COORDINATE_TOKENS, SPACED_COORDINATE_TOKENS
 
     vocab = tokenizer.get_vocab()
-    ids = [vocab.get(t) for t in COORDINATE_TOKENS]
-    return [] if any(i is None for i in ids) else [int(i) for i in ids]  # type: ignore[arg-type]
+    for tokens in (SPACED_COORDINATE_TOKENS, COORDINATE_TOKENS):
+        ids = [vocab.get(t) for t in tokens]
+        if all(i is not None for i in ids):
+            return [int(i) for i in ids]  # type: ignore[arg-type]
+    return []
 
 
 def position_code(u: torch.Tensor, frequencies: int) -> torch.Tensor:

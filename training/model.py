@@ -79,6 +79,11 @@ def apply_init(model: Any, processor: Any, config: ModelConfig) -> dict[str, flo
     elif config.connector_init != "as_built":
         raise ValueError(f"connector_init must be 'fan_in' or 'as_built', got {config.connector_init!r}")
     report.update(_coordinate_code_init(model, processor, config))
+    if config.qk_norm_gain <= 0:
+        raise ValueError(f"qk_norm_gain must be > 0, got {config.qk_norm_gain}")
+    for layer in model.model.language_model.layers:
+        layer.self_attn.q_norm.weight.fill_(config.qk_norm_gain)
+        layer.self_attn.k_norm.weight.fill_(config.qk_norm_gain)
     if config.image_feature_rms > 0:
         before = _image_feature_rms(model, processor)
         model.model.multi_modal_projector.image_projector.down_proj.weight.mul_(

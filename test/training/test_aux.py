@@ -151,6 +151,46 @@ def test_coordinate_tokens_are_one_token_per_value_and_decode_to_the_same_text(c
     assert len(digit_token_ids(tok)) == 1001 + 10
 
 
+@pytest.fixture(scope="module")
+def answer_processor(tmp_path_factory):
+    """As ``coord_processor``, with the answer's scaffolding as single tokens (``answer_tokens``)."""
+    return tiny_processor(
+        tmp_path_factory.mktemp("answer_model"),
+        image_pooling=(2, 2),
+        coordinate_tokens=True,
+        answer_tokens=True,
+        question_first=True,
+    )
+
+
+def test_answer_tokens_write_the_same_answers_in_fewer_tokens(coord_processor, answer_processor) -> None:
+    answers = (
+        '<points alt="red cup" coords="1 1 396 555">red cup</points>',
+        'Counting the <points alt="cups" coords="1 1 073 160 2 1000 005 10 500 000">cups</points> shows a total of 3.',
+    )
+    plain, short = coord_processor.tokenizer, answer_processor.tokenizer
+    ids = coordinate_token_ids(short)
+    assert len(ids) == 1001 and len(set(ids)) == 1001
+    assert short.convert_ids_to_tokens([ids[73], ids[1000]]) == [" 073", " 1000"]
+    for text in answers:
+        encoded = short(text, add_special_tokens=False)["input_ids"]
+        assert short.decode(encoded) == text
+        assert len(encoded) < len(plain(text, add_special_tokens=False)["input_ids"]) - 8
+    single = short(answers[0], add_special_tokens=False)["input_ids"]
+    assert short.convert_ids_to_tokens(single)[3:9] == ['" coords="', "1", " 1", " 396", " 555", '">']
+    assert len(single) == 12
+
+
+def test_pointer_targets_with_answer_tokens_sit_on_the_spaced_coordinates(answer_processor) -> None:
+    enc, answer, objects, fractions, coords = _two_object_example(answer_processor)
+    positions, _, xy = pointer_targets(
+        enc, [("point_all", answer)], fractions, objects, set(), (160, 120), coords
+    )
+    predicted = answer_processor.tokenizer.convert_ids_to_tokens(enc.input_ids[positions + 1].tolist())
+    assert predicted == [" 188", " 208", " 813", " 792"]
+    assert torch.allclose(xy[2], torch.tensor([129.5 / 160, 94.5 / 120]))
+
+
 def _two_object_example(coord_processor) -> tuple:
     """The two-object point-all answer encoded: (encoded, answer, objects, fractions, coordinate ids)."""
     image, mask, _ = _scene()

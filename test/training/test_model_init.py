@@ -56,6 +56,31 @@ def test_unknown_connector_init_is_refused(built) -> None:
         apply_init(fresh(), processor, replace(ModelConfig(), connector_init="xavier"))
 
 
+def test_qk_norm_gain_sharpens_every_language_layer_attention(built) -> None:
+    fresh, processor = built
+    plain, sharp = fresh(), fresh()
+    apply_init(plain, processor, ModelConfig())
+    apply_init(sharp, processor, replace(ModelConfig(), qk_norm_gain=2.0))
+    for a, b in zip(plain.model.language_model.layers, sharp.model.language_model.layers, strict=True):
+        assert torch.allclose(a.self_attn.q_norm.weight, torch.ones_like(a.self_attn.q_norm.weight))
+        assert torch.allclose(b.self_attn.q_norm.weight, torch.full_like(b.self_attn.q_norm.weight, 2.0))
+        assert torch.allclose(b.self_attn.k_norm.weight, torch.full_like(b.self_attn.k_norm.weight, 2.0))
+    # Attention logits are q . k: both normalised vectors doubled, so the logits of a text prompt grow 4x.
+    ids = processor.tokenizer("Point to the red cup.", return_tensors="pt").input_ids
+    logits = {}
+    for name, model in (("plain", plain), ("sharp", sharp)):
+        attn = model.model.language_model.layers[0].self_attn
+        seen = {}
+        attn.q_norm.register_forward_hook(lambda m, i, o, seen=seen: seen.__setitem__("q", o))
+        attn.k_norm.register_forward_hook(lambda m, i, o, seen=seen: seen.__setitem__("k", o))
+        with torch.no_grad():
+            model.model.language_model(input_ids=ids)
+        logits[name] = (seen["q"][0, :, :1] * seen["k"][0, :, :1]).sum(-1)
+    assert torch.allclose(logits["sharp"], 4 * logits["plain"], rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="qk_norm_gain"):
+        apply_init(fresh(), processor, replace(ModelConfig(), qk_norm_gain=0.0))
+
+
 def test_a_pretrained_text_model_is_refused_with_the_reason(tmp_path) -> None:
     from training.model import build_new_checkpoint
 

@@ -9,6 +9,7 @@
 
 from training.molmo2.build import build_molmo2, build_molmo2_checkpoint, fix_embedding_split, tiny_checkpoint
 from training.molmo2.chat_format import (
+    ANSWER_TAG_TOKENS,
     BOS_TOKEN,
     CHAT_TEMPLATE,
     COORDINATE_TOKENS,
@@ -16,12 +17,14 @@ from training.molmo2.chat_format import (
     IMAGE_SPECIAL_TOKENS,
     PAD_TOKEN,
     QUESTION_FIRST_TEMPLATE,
+    SPACED_COORDINATE_TOKENS,
     TEXT_SPECIAL_TOKENS,
 )
 from training.molmo2.sizes import BuildInfo, Molmo2Sizes
 from training.molmo2.tokenizer import build_tokenizer, default_corpus
 
 __all__ = [
+    "ANSWER_TAG_TOKENS",
     "BOS_TOKEN",
     "CHAT_TEMPLATE",
     "COORDINATE_TOKENS",
@@ -29,6 +32,7 @@ __all__ = [
     "IMAGE_SPECIAL_TOKENS",
     "PAD_TOKEN",
     "QUESTION_FIRST_TEMPLATE",
+    "SPACED_COORDINATE_TOKENS",
     "TEXT_SPECIAL_TOKENS",
     "BuildInfo",
     "Molmo2Sizes",

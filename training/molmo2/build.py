@@ -89,7 +89,10 @@ def build_molmo2(
     sizes = sizes or Molmo2Sizes.tiny()
     sizes.validate()
     tokenizer = build_tokenizer(
-        default_corpus() if corpus is None else corpus, sizes.tokenizer_vocab_size, sizes.coordinate_tokens
+        default_corpus() if corpus is None else corpus,
+        sizes.tokenizer_vocab_size,
+        sizes.coordinate_tokens,
+        sizes.answer_tokens,
     )
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in (*TEXT_SPECIAL_TOKENS, *IMAGE_SPECIAL_TOKENS)}
     # The text vocabulary ends where the image tokens start.

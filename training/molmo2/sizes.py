@@ -53,6 +53,9 @@ class Molmo2Sizes:
     """Target size of the byte-level BPE vocabulary (a small corpus may yield fewer tokens)."""
     coordinate_tokens: bool = False
     """Add one token per coordinate value (:data:`COORDINATE_TOKENS`) on top of the BPE vocabulary."""
+    answer_tokens: bool = False
+    """With ``coordinate_tokens``: coordinates and object ids keep their leading space and the point tag's fixed
+    pieces are single tokens (:data:`ANSWER_TAG_TOKENS`), so answers take fewer decoding steps."""
     question_first: bool = False
     """Chat template: the picture after the first question (:data:`QUESTION_FIRST_TEMPLATE`), else before it."""
 

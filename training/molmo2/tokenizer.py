@@ -7,11 +7,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from training.molmo2.chat_format import (
+    ANSWER_TAG_TOKENS,
     BOS_TOKEN,
     COORDINATE_TOKENS,
     EOS_TOKEN,
     IMAGE_SPECIAL_TOKENS,
     PAD_TOKEN,
+    SPACED_COORDINATE_TOKENS,
     TEXT_SPECIAL_TOKENS,
 )
 
@@ -87,7 +89,9 @@ def default_corpus(num_lines: int = 3000, seed: int = 0) -> list[str]:
 # -------------------------------------------------------------------------------------------- tokenizer
 
 
-def build_tokenizer(corpus: Iterable[str], vocab_size: int = 512, coordinate_tokens: bool = False) -> Any:
+def build_tokenizer(
+    corpus: Iterable[str], vocab_size: int = 512, coordinate_tokens: bool = False, answer_tokens: bool = False
+) -> Any:
     """Train a byte-level BPE tokenizer and wrap it for transformers.
 
     Digits are isolated before the byte-level split, so every number is spelled one digit per token as Qwen's
@@ -98,6 +102,8 @@ def build_tokenizer(corpus: Iterable[str], vocab_size: int = 512, coordinate_tok
         vocab_size: target vocabulary size including the three chat tokens (the ten image tokens come on top).
         coordinate_tokens: add :data:`COORDINATE_TOKENS` as ordinary tokens after the merges; added tokens are
             matched before the digit split (longest first), so ``"073"`` is one token and ``"1000"`` another.
+        answer_tokens: with ``coordinate_tokens``, add :data:`SPACED_COORDINATE_TOKENS` (``" 073"``) instead and
+            :data:`ANSWER_TAG_TOKENS` (``'<points alt="'``, ``" 2"`` ...): the same text in fewer tokens.
 
     Returns:
         A ``transformers.PreTrainedTokenizerFast`` whose ids are: chat tokens ``0..2``, byte symbols and merges,
@@ -119,7 +125,8 @@ def build_tokenizer(corpus: Iterable[str], vocab_size: int = 512, coordinate_tok
     )
     tok.train_from_iterator(corpus, trainer=trainer)
     if coordinate_tokens:
-        tok.add_tokens([AddedToken(t, normalized=False) for t in COORDINATE_TOKENS])
+        added = (*SPACED_COORDINATE_TOKENS, *ANSWER_TAG_TOKENS) if answer_tokens else COORDINATE_TOKENS
+        tok.add_tokens([AddedToken(t, normalized=False) for t in added])
     # Added after training, so they take the ids right after the text vocabulary.
     tok.add_special_tokens(list(IMAGE_SPECIAL_TOKENS))
     return PreTrainedTokenizerFast(
