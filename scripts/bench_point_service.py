@@ -20,6 +20,9 @@ at the camera rate and then:
 
 Without --model it builds (once, cached) the tiny random Molmo2 checkpoint the tests use; its answers are
 random text, so the figures measure the service machinery and a tiny model's forward pass, not accuracy.
+The frames are random pixels unless --scene-seed N: then the colour frame is the simulator's held-out scene N
+(as `training.evaluate` renders it) and the query names its first visible object, so a trained model's round
+trip includes writing a real point answer (its length sets the decoding time).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ import numpy as np
 
 VENV_BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # training.molmo2 (the tiny test checkpoint) and training.data (--scene-seed)
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -58,6 +62,18 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return round(int(line.split()[1]) / 1024, 1)
     return float("nan")
+
+
+def frame_and_query(seed: int | None, width: int, height: int) -> tuple[np.ndarray, str]:
+    """The colour frame (H, W, 3) uint8 and the query: random pixels and "the red cup", or the simulator's scene
+    ``seed`` and "the <label>" of its first visible object."""
+    if seed is None:
+        return np.random.default_rng(0).integers(0, 255, (height, width, 3), dtype=np.uint8), "the red cup"
+    from training.data.scenes import RenderConfig, SceneRenderer
+
+    with SceneRenderer(RenderConfig(width=width, height=height, views_per_scene=1)) as renderer:
+        scene = next(renderer.scene(seed, views=1))
+    return scene.image, f"the {scene.visible_objects()[0].label}"
 
 
 def main() -> int:
@@ -86,6 +102,9 @@ def main() -> int:
     )
     parser.add_argument(
         "--cpu-threads", type=int, help="the node's cpu_threads parameter (default: config/point.yaml's)"
+    )
+    parser.add_argument(
+        "--scene-seed", type=int, help="publish this simulator scene and ask for its first visible object"
     )
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=480)
@@ -136,8 +155,7 @@ def main() -> int:
     rgb_pub = node.create_publisher(Image, "/camera/color/image_raw", qos)
     depth_pub = node.create_publisher(Image, "/camera/depth/image_raw", qos)
     info_pub = node.create_publisher(CameraInfo, "/camera/camera_info", qos)
-    rng = np.random.default_rng(0)
-    rgb = rng.integers(0, 255, (args.height, args.width, 3), dtype=np.uint8)
+    rgb, query = frame_and_query(args.scene_seed, args.width, args.height)
     depth = np.full((args.height, args.width), 1.0, np.float32)
     colour_msg = numpy_to_image(rgb, "rgb8", msg_factory=Image)
     depth_msg = numpy_to_image(depth, "32FC1", msg_factory=Image)
@@ -162,7 +180,7 @@ def main() -> int:
 
     def call() -> tuple[float, object]:
         start = time.perf_counter()
-        future = client.call_async(Point.Request(query="the red cup"))
+        future = client.call_async(Point.Request(query=query))
         while not future.done():
             time.sleep(0.001)
         return (time.perf_counter() - start) * 1e3, future.result()
@@ -200,6 +218,7 @@ def main() -> int:
             "parse_3d_ms": [],
         }
         codes: dict[int, int] = {}
+        answers: dict[str, int] = {}
         cpu0, wall0 = process_cpu_s(server.pid), time.monotonic()
         for _ in range(args.queries):
             round_trip, response = call()
@@ -209,9 +228,11 @@ def main() -> int:
             rows["model_ms"].append(response.model_ms)
             rows["parse_3d_ms"].append(response.postprocess_ms)
             codes[response.error.code] = codes.get(response.error.code, 0) + 1
+            answers[response.raw_text] = answers.get(response.raw_text, 0) + 1
         query_share = (process_cpu_s(server.pid) - cpu0) / (time.monotonic() - wall0)
         report["latency"] = {name: percentiles(values) for name, values in rows.items()}
         report["error_codes"] = {str(k): v for k, v in codes.items()}
+        report["answers"] = answers  # the model's text and how often (its length sets the decoding time)
         report["query_node_ingest_mode"] = args.ingest_modes[-1]
         report["dds_profile"] = env.get("FASTDDS_DEFAULT_PROFILES_FILE", "Fast DDS built-in transports")
         report["node_cpu_share_while_querying"] = round(query_share, 4)
@@ -236,6 +257,8 @@ def main() -> int:
                 "camera_rate_hz": args.rate,
                 "model": model,
                 "queries": args.queries,
+                "query": query,
+                "scene_seed": args.scene_seed,
                 "node_cpu_share_of_one_core_ingest_only": ingest,
                 **report,
             }

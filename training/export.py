@@ -103,6 +103,7 @@ def _text_facts(model_dir: Path) -> dict[str, bool]:
     )
     return {
         "coordinate_tokens": bool(coordinate_token_ids(processor.tokenizer)),
+        "answer_tokens": '<points alt="' in processor.tokenizer.get_vocab(),
         "question_first": text.find("QUESTION") < text.find("<|image|>"),
     }
 
@@ -143,6 +144,12 @@ def model_card(
         + (
             "one token per coordinate value 000-1000 (the text is unchanged), "
             if sizes.get("coordinate_tokens")
+            else ""
+        )
+        + (
+            'coordinates and object ids with their leading space (" 073", " 2") and the tag\'s fixed pieces '
+            '(`<points alt="`, `" coords="`, `">`, `</points>`) as single tokens (12 tokens for a one-point answer), '
+            if sizes.get("answer_tokens")
             else ""
         )
         + "Molmo2 special tokens",

@@ -109,15 +109,21 @@ def test_pointer_targets_sit_on_the_coordinate_digits(processor) -> None:
     assert json.dumps(batch["aux_ptr_cols"].tolist())
 
 
-@pytest.fixture(scope="module")
-def coord_processor(tmp_path_factory):
-    """A tiny model with coordinate tokens and the question-first template."""
+def _coordinate_model(tmp_path_factory, name: str, **sizes):
+    """The processor of a tiny model with coordinate tokens and the question-first template (+ ``sizes``)."""
     return tiny_processor(
-        tmp_path_factory.mktemp("coord_model"),
+        tmp_path_factory.mktemp(name),
         image_pooling=(2, 2),
         coordinate_tokens=True,
         question_first=True,
+        **sizes,
     )
+
+
+@pytest.fixture(scope="module")
+def coord_processor(tmp_path_factory):
+    """A tiny model with coordinate tokens and the question-first template."""
+    return _coordinate_model(tmp_path_factory, "coord_model")
 
 
 def _two_object_answer() -> tuple[str, list[dict]]:
@@ -154,13 +160,7 @@ def test_coordinate_tokens_are_one_token_per_value_and_decode_to_the_same_text(c
 @pytest.fixture(scope="module")
 def answer_processor(tmp_path_factory):
     """As ``coord_processor``, with the answer's scaffolding as single tokens (``answer_tokens``)."""
-    return tiny_processor(
-        tmp_path_factory.mktemp("answer_model"),
-        image_pooling=(2, 2),
-        coordinate_tokens=True,
-        answer_tokens=True,
-        question_first=True,
-    )
+    return _coordinate_model(tmp_path_factory, "answer_model", answer_tokens=True)
 
 
 def test_answer_tokens_write_the_same_answers_in_fewer_tokens(coord_processor, answer_processor) -> None:
