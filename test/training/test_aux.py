@@ -175,6 +175,9 @@ def test_answer_tokens_write_the_same_answers_in_fewer_tokens(coord_processor, a
     for text in answers:
         encoded = short(text, add_special_tokens=False)["input_ids"]
         assert short.decode(encoded) == text
+        # As the point node's backend decodes a generated answer (the end token is special and dropped).
+        generated = [*encoded, short.convert_tokens_to_ids("<|im_end|>")]
+        assert answer_processor.decode(generated, skip_special_tokens=True) == text
         assert len(encoded) < len(plain(text, add_special_tokens=False)["input_ids"]) - 8
     single = short(answers[0], add_special_tokens=False)["input_ids"]
     assert short.convert_ids_to_tokens(single)[3:9] == ['" coords="', "1", " 1", " 396", " 555", '">']
