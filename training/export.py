@@ -94,6 +94,7 @@ def _text_facts(model_dir: Path) -> dict[str, bool]:
     from transformers import AutoProcessor
 
     from training.coords import coordinate_token_ids
+    from training.molmo2 import ANSWER_TAG_TOKENS
 
     processor = AutoProcessor.from_pretrained(model_dir)
     text = processor.apply_chat_template(
@@ -103,7 +104,7 @@ def _text_facts(model_dir: Path) -> dict[str, bool]:
     )
     return {
         "coordinate_tokens": bool(coordinate_token_ids(processor.tokenizer)),
-        "answer_tokens": '<points alt="' in processor.tokenizer.get_vocab(),
+        "answer_tokens": ANSWER_TAG_TOKENS[0] in processor.tokenizer.get_vocab(),
         "question_first": text.find("QUESTION") < text.find("<|image|>"),
     }
 
