@@ -20,6 +20,7 @@ def debug_config(cfg: TrainConfig) -> TrainConfig:
         tokenizer_vocab_size=400,
         coordinate_tokens=real.coordinate_tokens,
         answer_tokens=real.answer_tokens,
+        answer_tag_tokens=real.answer_tag_tokens,
         question_first=real.question_first,
     )
     init_from = cfg.model.init_from if cfg.model.init_from and Path(cfg.model.init_from).is_dir() else ""

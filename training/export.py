@@ -94,7 +94,7 @@ def _text_facts(model_dir: Path) -> dict[str, bool]:
     from transformers import AutoProcessor
 
     from training.coords import coordinate_token_ids
-    from training.molmo2 import ANSWER_TAG_TOKENS
+    from training.molmo2 import POINT_TAG_TOKENS, SPACED_COORDINATE_TOKENS
 
     processor = AutoProcessor.from_pretrained(model_dir)
     text = processor.apply_chat_template(
@@ -102,9 +102,12 @@ def _text_facts(model_dir: Path) -> dict[str, bool]:
         add_generation_prompt=True,
         tokenize=False,
     )
+    vocab = processor.tokenizer.get_vocab()
+    spaced = SPACED_COORDINATE_TOKENS[0] in vocab
     return {
         "coordinate_tokens": bool(coordinate_token_ids(processor.tokenizer)),
-        "answer_tokens": ANSWER_TAG_TOKENS[0] in processor.tokenizer.get_vocab(),
+        "answer_tokens": spaced,
+        "answer_tag_tokens": POINT_TAG_TOKENS[0] in vocab and not spaced,
         "question_first": text.find("QUESTION") < text.find("<|image|>"),
     }
 
@@ -151,6 +154,12 @@ def model_card(
             'coordinates and object ids with their leading space (" 073", " 2") and the tag\'s fixed pieces '
             '(`<points alt="`, `" coords="`, `">`, `</points>`) as single tokens (12 tokens for a one-point answer), '
             if sizes.get("answer_tokens")
+            else ""
+        )
+        + (
+            'the tag\'s fixed pieces (`<points alt="`, `" coords="`, `">`, `</points>`) as single tokens '
+            "(15 tokens for a one-point answer), "
+            if sizes.get("answer_tag_tokens")
             else ""
         )
         + "Molmo2 special tokens",

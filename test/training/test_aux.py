@@ -184,6 +184,28 @@ def test_answer_tokens_write_the_same_answers_in_fewer_tokens(coord_processor, a
     assert len(single) == 12
 
 
+def test_tag_tokens_shorten_only_the_tag_and_keep_the_coordinates_spelled_as_before(
+    coord_processor, tmp_path_factory
+) -> None:
+    tagged = _coordinate_model(tmp_path_factory, "tag_model", answer_tag_tokens=True)
+    plain, short = coord_processor.tokenizer, tagged.tokenizer
+    assert len(coordinate_token_ids(short)) == 1001
+    text = '<points alt="red cup" coords="1 1 396 555 2 073 1000">red cup</points>'
+    encoded = short(text, add_special_tokens=False)["input_ids"]
+    assert short.decode(encoded) == text
+    generated = [*encoded, short.convert_tokens_to_ids("<|im_end|>")]
+    assert tagged.decode(generated, skip_special_tokens=True) == text
+    tokens = short.convert_ids_to_tokens(encoded)
+    assert tokens[0] == '<points alt="' and tokens[-1] == "</points>"
+    # From the tag's '" coords="' to its '">': the same tokens as the coordinate tokenizer alone writes.
+    body = tokens[tokens.index('" coords="') + 1 : tokens.index('">')]
+    sp = "\u0120"  # the byte-level spelling of a space
+    assert body == ["1", sp, "1", sp, "396", sp, "555", sp, "2", sp, "073", sp, "1000"]
+    plain_tokens = plain.convert_ids_to_tokens(plain(text, add_special_tokens=False)["input_ids"])
+    assert body == plain_tokens[plain_tokens.index("1") : plain_tokens.index("1") + len(body)]
+    assert len(encoded) < len(plain_tokens)
+
+
 def test_pointer_targets_with_answer_tokens_sit_on_the_spaced_coordinates(answer_processor) -> None:
     enc, answer, objects, fractions, coords = _two_object_example(answer_processor)
     positions, _, xy = pointer_targets(

@@ -155,6 +155,8 @@ def test_sizes_that_cannot_work_are_refused_with_a_reason() -> None:
         Molmo2Sizes(additional_vocab_size=4).validate()
     with pytest.raises(ValueError, match="feature layer"):
         Molmo2Sizes(vision_feature_layers=(5,)).validate()
+    with pytest.raises(ValueError, match="answer_tokens or answer_tag_tokens"):
+        Molmo2Sizes(coordinate_tokens=True, answer_tokens=True, answer_tag_tokens=True).validate()
     Molmo2Sizes.molmo2_8b().validate()
 
 

@@ -93,6 +93,7 @@ def build_molmo2(
         sizes.tokenizer_vocab_size,
         sizes.coordinate_tokens,
         sizes.answer_tokens,
+        sizes.answer_tag_tokens,
     )
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in (*TEXT_SPECIAL_TOKENS, *IMAGE_SPECIAL_TOKENS)}
     # The text vocabulary ends where the image tokens start.

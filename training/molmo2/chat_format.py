@@ -20,13 +20,10 @@ COORDINATE_TOKENS: tuple[str, ...] = (*(f"{v:03d}" for v in range(1000)), "1000"
 # the object ids 1-9 theirs, and the tag's fixed pieces are one token each: a one-point answer takes 13 decoding
 # steps instead of 23, and decoding is most of a point query's time on a CPU. The decoded text is the same.
 SPACED_COORDINATE_TOKENS: tuple[str, ...] = tuple(" " + t for t in COORDINATE_TOKENS)
-ANSWER_TAG_TOKENS: tuple[str, ...] = (
-    '<points alt="',
-    '" coords="',
-    '">',
-    "</points>",
-    *(f" {i}" for i in range(1, 10)),
-)
+# ``answer_tag_tokens`` adds only the tag's fixed pieces (POINT_TAG_TOKENS): the coordinates stay spelled as with
+# ``coordinate_tokens`` alone (``1``, `` ``, ``1``, `` ``, ``073``, ...), a one-point answer 15 tokens + the end.
+POINT_TAG_TOKENS: tuple[str, ...] = ('<points alt="', '" coords="', '">', "</points>")
+ANSWER_TAG_TOKENS: tuple[str, ...] = (*POINT_TAG_TOKENS, *(f" {i}" for i in range(1, 10)))
 
 # The tokens Molmo2Processor and Molmo2Config refer to. The order mirrors the released checkpoints' ids
 # (im_start = base + 0, im_end = +1, im_patch = +2, ..., low_res_im_start = +4, frame_start = +7, frame_end = +8).

@@ -56,6 +56,9 @@ class Molmo2Sizes:
     answer_tokens: bool = False
     """With ``coordinate_tokens``: coordinates and object ids keep their leading space and the point tag's fixed
     pieces are single tokens (:data:`ANSWER_TAG_TOKENS`), so answers take fewer decoding steps."""
+    answer_tag_tokens: bool = False
+    """With ``coordinate_tokens``: only the point tag's fixed pieces are single tokens (:data:`POINT_TAG_TOKENS`);
+    coordinates, object ids and the spaces between them are spelled as without it. Not with ``answer_tokens``."""
     question_first: bool = False
     """Chat template: the picture after the first question (:data:`QUESTION_FIRST_TEMPLATE`), else before it."""
 
@@ -80,6 +83,10 @@ class Molmo2Sizes:
         for layer in self.vision_feature_layers:
             if not -self.vision_layers <= layer < self.vision_layers:
                 raise ValueError(f"vision feature layer {layer} outside the {self.vision_layers} ViT layers")
+        if self.answer_tokens and self.answer_tag_tokens:
+            raise ValueError(
+                "answer_tokens already holds the tag tokens: set answer_tokens or answer_tag_tokens"
+            )
         if self.tokenizer_vocab_size <= 256 + len(TEXT_SPECIAL_TOKENS):
             raise ValueError("tokenizer_vocab_size must exceed the 256 byte symbols plus the chat tokens")
 

@@ -13,6 +13,7 @@ from training.molmo2.chat_format import (
     EOS_TOKEN,
     IMAGE_SPECIAL_TOKENS,
     PAD_TOKEN,
+    POINT_TAG_TOKENS,
     SPACED_COORDINATE_TOKENS,
     TEXT_SPECIAL_TOKENS,
 )
@@ -90,7 +91,11 @@ def default_corpus(num_lines: int = 3000, seed: int = 0) -> list[str]:
 
 
 def build_tokenizer(
-    corpus: Iterable[str], vocab_size: int = 512, coordinate_tokens: bool = False, answer_tokens: bool = False
+    corpus: Iterable[str],
+    vocab_size: int = 512,
+    coordinate_tokens: bool = False,
+    answer_tokens: bool = False,
+    answer_tag_tokens: bool = False,
 ) -> Any:
     """Train a byte-level BPE tokenizer and wrap it for transformers.
 
@@ -104,6 +109,8 @@ def build_tokenizer(
             matched before the digit split (longest first), so ``"073"`` is one token and ``"1000"`` another.
         answer_tokens: with ``coordinate_tokens``, add :data:`SPACED_COORDINATE_TOKENS` (``" 073"``) instead and
             :data:`ANSWER_TAG_TOKENS` (``'<points alt="'``, ``" 2"`` ...): the same text in fewer tokens.
+        answer_tag_tokens: with ``coordinate_tokens`` (and without ``answer_tokens``), add only
+            :data:`POINT_TAG_TOKENS`: the tag in 4 tokens, the coordinates spelled as before.
 
     Returns:
         A ``transformers.PreTrainedTokenizerFast`` whose ids are: chat tokens ``0..2``, byte symbols and merges,
@@ -125,7 +132,10 @@ def build_tokenizer(
     )
     tok.train_from_iterator(corpus, trainer=trainer)
     if coordinate_tokens:
-        added = (*SPACED_COORDINATE_TOKENS, *ANSWER_TAG_TOKENS) if answer_tokens else COORDINATE_TOKENS
+        if answer_tokens:
+            added: tuple[str, ...] = (*SPACED_COORDINATE_TOKENS, *ANSWER_TAG_TOKENS)
+        else:
+            added = (*COORDINATE_TOKENS, *(POINT_TAG_TOKENS if answer_tag_tokens else ()))
         tok.add_tokens([AddedToken(t, normalized=False) for t in added])
     # Added after training, so they take the ids right after the text vocabulary.
     tok.add_special_tokens(list(IMAGE_SPECIAL_TOKENS))
