@@ -116,8 +116,11 @@ def model_card(
     sizes: dict[str, Any], stage1: dict[str, Any], stage2: dict[str, Any], evaluation: dict[str, Any] | None
 ) -> str:
     """The README.md of an exported checkpoint; ``sizes`` as :func:`model_sizes` returns them."""
+    from training.molmo2 import POINT_TAG_TOKENS
+
     params = (stage2.get("parameters") or stage1.get("parameters") or {}).get("total")
     pooling = sizes.get("image_pooling") or [1, 1]
+    tag_pieces = ", ".join(f"`{t}`" for t in POINT_TAG_TOKENS)
     grid = (
         int(sizes.get("crop_size", 0)) // max(1, int(sizes.get("patch_size", 1))) // max(1, int(pooling[0]))
     )
@@ -151,14 +154,13 @@ def model_card(
             else ""
         )
         + (
-            'coordinates and object ids with their leading space (" 073", " 2") and the tag\'s fixed pieces '
-            '(`<points alt="`, `" coords="`, `">`, `</points>`) as single tokens (12 tokens for a one-point answer), '
+            f'coordinates and object ids with their leading space (" 073", " 2") and the tag\'s fixed pieces '
+            f"({tag_pieces}) as single tokens (12 tokens for a one-point answer), "
             if sizes.get("answer_tokens")
             else ""
         )
         + (
-            'the tag\'s fixed pieces (`<points alt="`, `" coords="`, `">`, `</points>`) as single tokens '
-            "(15 tokens for a one-point answer), "
+            f"the tag's fixed pieces ({tag_pieces}) as single tokens (15 tokens for a one-point answer), "
             if sizes.get("answer_tag_tokens")
             else ""
         )
