@@ -68,7 +68,7 @@ def run_node(
         executor = MultiThreadedExecutor(num_threads=threads(node) if callable(threads) else threads)
         executor.add_node(node)
         # Spin from the start, so the node takes in messages while `start` does slow work (loading a model).
-        spinner = threading.Thread(target=_spin, args=(executor,), name="executor", daemon=True)
+        spinner = threading.Thread(target=_spin, args=(executor, stop.event), name="executor", daemon=True)
         spinner.start()
         if start is not None:
             start(node)
@@ -79,12 +79,16 @@ def run_node(
         pass
     finally:
         stop.starting = False
-        # At most ~3 s for callbacks still running (a service call waiting for a frame): `ros2 launch`
+        stop.event.set()
+        # The spinning thread ends first: rclpy's executor.shutdown destroys its guard condition while a
+        # callback task created after the shutdown flag may still trigger it from a pool thread, and the
+        # spinning thread would re-raise that InvalidHandle as a traceback (seen in CI).
+        if spinner is not None:
+            spinner.join(timeout=1.0)
+        # At most ~2 s for callbacks still running (a service call waiting for a frame): `ros2 launch`
         # escalates to SIGTERM 5 s after its SIGINT, and what is left is ended by exit_now.
         if executor is not None:
             executor.shutdown(timeout_sec=2.0)
-        if spinner is not None:
-            spinner.join(timeout=1.0)
         if node is not None:
             node.destroy_node()
         if rclpy.ok():
@@ -104,6 +108,8 @@ def exit_now(code: int) -> None:
     os._exit(code)
 
 
-def _spin(executor: MultiThreadedExecutor) -> None:
+def _spin(executor: MultiThreadedExecutor, stop: threading.Event) -> None:
+    """Spin until `stop` is set (checked every 0.1 s), so the runner can stop spinning before it shuts down."""
     with contextlib.suppress(ExternalShutdownException):
-        executor.spin()
+        while not stop.is_set() and rclpy.ok():
+            executor.spin_once(timeout_sec=0.1)
