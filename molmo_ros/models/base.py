@@ -158,19 +158,25 @@ class PointModel(abc.ABC):
         """What is loaded, for logs and the node's status: backend, model, device, dtype ... (JSON-friendly)."""
 
     @abc.abstractmethod
-    def _generate(self, image: np.ndarray, prompt: str) -> RawAnswer:
-        """Answer ``prompt`` about ``image`` (already checked); raise the library's errors on failure."""
+    def _generate(self, image: np.ndarray, prompt: str, stop_after_points: bool) -> RawAnswer:
+        """Answer ``prompt`` about ``image`` (already checked); raise the library's errors on failure.
+        ``stop_after_points``: see :meth:`generate` (a backend that cannot stop early ignores it)."""
 
     @abc.abstractmethod
     def _release(self) -> None:
         """Free the model's memory (called once, by :meth:`close`)."""
 
-    def generate(self, image: np.ndarray, prompt: str) -> RawAnswer:
+    def generate(self, image: np.ndarray, prompt: str, *, stop_after_points: bool = False) -> RawAnswer:
         """The model's text for ``prompt`` about ``image``, without parsing.
 
         Args:
             image: ``(H, W, 3)`` ``uint8`` RGB picture.
             prompt: the full prompt text (see the module docstring).
+            stop_after_points: end the answer where its point tag's opening closes (``">``): the coordinates
+                are all written, the rest of a point answer repeats the alt text (:mod:`molmo_ros.models.stopping`).
+                The text then ends with an unclosed tag, which the parser reads. Not for counting: a counting
+                answer states its total after the tag. The transformers backend stops (Molmo2 checkpoints);
+                the openai backend's server writes the whole answer.
 
         Raises:
             InvalidRequestError, ModelUnavailableError, ModelTimeoutError, ModelError (see the module docstring).
@@ -180,7 +186,7 @@ class PointModel(abc.ABC):
         with self._lock:
             if self._closed:
                 raise ModelUnavailableError(f"model {self._name!r} is closed (unloaded); load it again")
-            return self._generate(image, prompt)
+            return self._generate(image, prompt, stop_after_points)
 
     def point(self, image: np.ndarray, prompt: str) -> ModelAnswer:
         """Answer ``prompt`` about ``image`` and read the pixel points in the answer.

@@ -222,7 +222,9 @@ class OpenAIPointModel(PointModel):
             raise failure.final from None
         return data, int(retrying.statistics["attempt_number"])
 
-    def _generate(self, image: np.ndarray, prompt: str) -> RawAnswer:
+    def _generate(self, image: np.ndarray, prompt: str, stop_after_points: bool) -> RawAnswer:
+        # stop_after_points is ignored: a "stop" sequence would be cut from the server's text, leaving the
+        # tag unterminated, and the answer's last tokens cost little next to the HTTP round trip.
         start = time.perf_counter()
         messages = self._messages(self._encode_image(image), prompt)
         preprocess_ms = (time.perf_counter() - start) * 1000.0

@@ -125,6 +125,7 @@ class TransformersPointModel(PointModel):
         self._attn = ""
         self._model: Any = None
         self._processor: Any = None
+        self._points_end: Any = None  # StoppingCriteriaList for stop_after_points, built on first use
         self._load(attn_implementation)
 
     @classmethod
@@ -152,6 +153,7 @@ class TransformersPointModel(PointModel):
         self._attn = str(getattr(model.config, "_attn_implementation", ""))
         self._model = model.eval()
         self._processor = processor
+        self._points_end = None
         return self
 
     # ------------------------------------------------------------------------------------------ loading
@@ -290,7 +292,7 @@ class TransformersPointModel(PointModel):
 
     # ---------------------------------------------------------------------------------------- answering
 
-    def _generate(self, image: np.ndarray, prompt: str) -> RawAnswer:
+    def _generate(self, image: np.ndarray, prompt: str, stop_after_points: bool) -> RawAnswer:
         import torch
 
         if self._model is None:
@@ -298,7 +300,7 @@ class TransformersPointModel(PointModel):
         try:
             with torch.inference_mode():
                 if self._kind == "molmo2":
-                    return self._generate_molmo2(image, prompt)
+                    return self._generate_molmo2(image, prompt, stop_after_points)
                 return self._generate_molmo1(image, prompt)
         except (ModelError, ModelUnavailableError):
             raise
@@ -316,7 +318,18 @@ class TransformersPointModel(PointModel):
         if self._choice.device.startswith("cuda"):
             torch.cuda.synchronize(self._choice.device)
 
-    def _generate_molmo2(self, image: np.ndarray, prompt: str) -> RawAnswer:
+    def _stop_after_points(self) -> Any:
+        """The criterion that ends an answer after its point tag's opening (token ids found on first use)."""
+        from transformers import StoppingCriteriaList
+
+        from molmo_ros.models.stopping import PointsEndCriterion, tag_end_token_ids
+
+        if self._points_end is None:
+            ids = tag_end_token_ids(self._processor.tokenizer)
+            self._points_end = StoppingCriteriaList([PointsEndCriterion(ids)])
+        return self._points_end
+
+    def _generate_molmo2(self, image: np.ndarray, prompt: str, stop_after_points: bool) -> RawAnswer:
         from PIL import Image
 
         start = time.perf_counter()
@@ -339,8 +352,9 @@ class TransformersPointModel(PointModel):
 
         start = time.perf_counter()
         prompt_len = int(inputs["input_ids"].shape[1])
+        stop = {"stopping_criteria": self._stop_after_points()} if stop_after_points else {}
         output = self._model.generate(
-            **inputs, max_new_tokens=self.max_new_tokens, do_sample=False, num_beams=1, use_cache=True
+            **inputs, max_new_tokens=self.max_new_tokens, do_sample=False, num_beams=1, use_cache=True, **stop
         )
         return self._answer(output, prompt_len, self._processor.decode, preprocess_ms, start)
 
@@ -391,6 +405,7 @@ class TransformersPointModel(PointModel):
 
         self._model = None
         self._processor = None
+        self._points_end = None
         gc.collect()
         if self._choice.device.startswith("cuda") and torch.cuda.is_available():
             torch.cuda.empty_cache()

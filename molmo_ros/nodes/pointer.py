@@ -214,6 +214,7 @@ class PointerNode(LifecycleNode):
                 depth=depth,
                 max_query_chars=p["max_query_chars"],
                 max_points=p["max_points"],
+                stop_after_points=p["stop_after_points"],
             )
         if p["annotate"]:
             self._publish_annotations(frame, result, request.query)

@@ -42,6 +42,8 @@ DESCRIPTIONS = {
     "helper node <name>_camera holds the subscriptions; command-line remaps do not reach it: set the *_topic "
     "parameters)",
     "max_points": "most points an answer may hold; more is a PARSE_ERROR",
+    "stop_after_points": "transformers: end a point answer where its coordinates end (its point tag's "
+    "opening); the answer text then ends with an unclosed tag",
     "queue_size": "requests that may wait while one runs; beyond that BUSY",
     "annotate": "publish ~/annotated_image and ~/markers after each query",
     "autostart": "configure and activate on start (off when a lifecycle manager drives the node)",
@@ -52,7 +54,7 @@ RELIABILITIES = ("best_effort", "reliable")
 # or the queue and is read at configure (changing it while configured is refused with that reason).
 LIVE = frozenset(
     {"stale_frame_s", "first_frame_wait_s", "target_frame", "static_transform", "depth_window", "min_depth_m",
-     "max_depth_m", "max_query_chars", "max_points", "annotate", "autostart"}
+     "max_depth_m", "max_query_chars", "max_points", "stop_after_points", "annotate", "autostart"}
 )  # fmt: skip
 DEVICES_PREFIXES = ("auto", "cpu", "cuda")
 DTYPES = ("auto", "float32", "bfloat16", "float16")

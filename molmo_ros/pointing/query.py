@@ -106,13 +106,16 @@ def answer_point_query(
     depth: DepthSettings | None = None,
     max_query_chars: int = 200,
     max_points: int = 100,
+    stop_after_points: bool = False,
 ) -> PointQueryResult:
     """Ask `model` about `frame` and lift its points into `camera_to_target.parent_frame`.
 
     Raises InvalidRequestError (query, frame mismatch) and the model's errors (MODEL_ERROR,
     MODEL_UNAVAILABLE, TIMEOUT); other failures are returned in the result's `error`: an empty answer or one
     with more than `max_points` points is a PARSE_ERROR (no camera frame needs more; a runaway answer would
-    otherwise cost a lift per point and a response as large).
+    otherwise cost a lift per point and a response as large). `stop_after_points`: the model's answer to a
+    point query (never a counting one, whose total follows the tag) ends where its coordinates do
+    (:meth:`PointModel.generate`).
     """
     depth = depth or DepthSettings()
     prompt = build_prompt(query, count, max_query_chars)
@@ -131,7 +134,7 @@ def answer_point_query(
             f"transform is for frame {camera_to_target.child_frame!r}, the frame is {frame.frame_id!r}"
         )
 
-    raw = model.generate(frame.rgb, prompt)
+    raw = model.generate(frame.rgb, prompt, stop_after_points=stop_after_points and not count)
     timings = {"preprocess": raw.preprocess_ms, "model": raw.model_ms}
     empty = np.zeros((0, 3)), np.zeros(0, bool)
 

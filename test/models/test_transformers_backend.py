@@ -31,7 +31,7 @@ from molmo_ros.models.transformers_backend import (
     default_model_path,
     resolve_device,
 )
-from molmo_ros.pointing import point_prompt
+from molmo_ros.pointing import parse_points, point_prompt
 from support.teach import teach
 
 RED = point_prompt("the red cup")
@@ -145,6 +145,19 @@ def test_taught_none_answer_is_absent(taught) -> None:
     answer = backend.point(image, GREEN)
     assert answer.text == "There are none."
     assert answer.points == () and answer.absent
+
+
+def test_stop_after_points_ends_the_answer_where_its_coordinates_end(taught) -> None:
+    backend, image = taught
+    whole = backend.generate(image, RED)
+    short = backend.generate(image, RED, stop_after_points=True)
+    assert short.text == '<points alt="red cup" coords="1 1 500 500">'  # the rest repeats "red cup"
+    assert whole.text.startswith(short.text)
+    assert short.meta["new_tokens"] < whole.meta["new_tokens"]
+    point = parse_points(short.text, 320, 240).points[0]
+    assert (point.x, point.y, point.label) == (160.0, 120.0, "red cup")
+    # An answer without a point tag is written whole.
+    assert backend.generate(image, GREEN, stop_after_points=True).text == "There are none."
 
 
 def test_unreadable_answer_raises_the_parsers_error_with_the_text(taught) -> None:

@@ -26,7 +26,8 @@ W, H = 160, 120
 K = (120.0, 120.0, 79.5, 59.5)
 DEPTH_M = 0.8
 # Continuous model coordinates (0-1000) -> pixels: 750/1000*160 = 120, 250/1000*120 = 30.
-ANSWER = '<points alt="red cup" coords="1 1 750 250">red cup</points>'
+OPENING = '<points alt="red cup" coords="1 1 750 250">'
+ANSWER = OPENING + "red cup</points>"
 STATIC = [0.5, 0.0, 0.6, 0.0, 0.0, 0.0, 1.0]
 
 
@@ -77,13 +78,26 @@ def test_taught_checkpoint_answers_in_2d_and_3d(setup):
     assert pointer._model.describe()["backend"] == "transformers"
     response = call(client, Point.Request(query="the red cup"), timeout_s=120)
     assert response.success, response.error.message
-    assert response.raw_text == ANSWER
+    assert (
+        response.raw_text == OPENING
+    )  # stop_after_points (config/point.yaml): the answer ends at its points
     assert [(p.x, p.y, p.label) for p in response.pixel_points] == [(120.0, 30.0, "red cup")]
     u, v = 119.5, 29.5  # the same place as pixel-centre coordinates
     camera_point = np.array([(u - K[2]) / K[0] * DEPTH_M, (v - K[3]) / K[1] * DEPTH_M, DEPTH_M])
     p = response.points[0].point
     np.testing.assert_allclose([p.x, p.y, p.z], camera_point + np.array(STATIC[:3]), atol=1e-6)
     assert response.model_ms > 0 and response.preprocess_ms > 0
+
+
+def test_stop_after_points_off_gives_the_whole_answer_from_the_next_request(setup):
+    pointer, client = setup
+    assert pointer.set_parameters([Parameter("stop_after_points", value=False)])[0].successful
+    try:
+        response = call(client, Point.Request(query="the red cup"), timeout_s=120)
+    finally:
+        pointer.set_parameters([Parameter("stop_after_points", value=True)])
+    assert response.raw_text == ANSWER
+    assert [(p.x, p.y, p.label) for p in response.pixel_points] == [(120.0, 30.0, "red cup")]
 
 
 def test_taught_checkpoint_says_not_found(setup):

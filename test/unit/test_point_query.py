@@ -28,12 +28,14 @@ class ScriptedModel(PointModel):
         super().__init__("scripted", 32)
         self.text = text
         self.prompts: list[str] = []
+        self.stops: list[bool] = []
 
     def describe(self) -> dict[str, Any]:
         return {"backend": self.backend}
 
-    def _generate(self, image: np.ndarray, prompt: str) -> RawAnswer:
+    def _generate(self, image: np.ndarray, prompt: str, stop_after_points: bool) -> RawAnswer:
         self.prompts.append(prompt)
+        self.stops.append(stop_after_points)
         return RawAnswer(self.text, 1.0, 2.0)
 
     def _release(self) -> None:
@@ -129,3 +131,12 @@ def test_bad_requests_are_refused_before_the_model_runs():
         with pytest.raises(InvalidRequestError, match=words):
             answer_point_query(model, rgbd, query, transform)
     assert model.prompts == []
+
+
+def test_point_queries_stop_after_the_points_when_asked_and_counting_queries_never_do():
+    model = ScriptedModel('<points alt="cup" coords="1 1 500 500">')  # an answer stopped after its points
+    result = answer_point_query(model, frame(), "the cup", IDENTITY, stop_after_points=True)
+    assert result.success and [(p.x, p.y, p.label) for p in result.pixel_points] == [(100.0, 50.0, "cup")]
+    answer_point_query(model, frame(), "the cups", IDENTITY, count=True, stop_after_points=True)
+    answer_point_query(model, frame(), "the cup", IDENTITY)
+    assert model.stops == [True, False, False]
