@@ -78,9 +78,8 @@ def test_taught_checkpoint_answers_in_2d_and_3d(setup):
     assert pointer._model.describe()["backend"] == "transformers"
     response = call(client, Point.Request(query="the red cup"), timeout_s=120)
     assert response.success, response.error.message
-    assert (
-        response.raw_text == OPENING
-    )  # stop_after_points (config/point.yaml): the answer ends at its points
+    # stop_after_points (config/point.yaml): the answer ends where its points do.
+    assert response.raw_text == OPENING
     assert [(p.x, p.y, p.label) for p in response.pixel_points] == [(120.0, 30.0, "red cup")]
     u, v = 119.5, 29.5  # the same place as pixel-centre coordinates
     camera_point = np.array([(u - K[2]) / K[0] * DEPTH_M, (v - K[3]) / K[1] * DEPTH_M, DEPTH_M])
