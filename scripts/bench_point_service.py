@@ -104,6 +104,11 @@ def main() -> int:
         "--cpu-threads", type=int, help="the node's cpu_threads parameter (default: config/point.yaml's)"
     )
     parser.add_argument(
+        "--stop-after-points",
+        choices=("true", "false"),
+        help="the node's stop_after_points parameter (default: config/point.yaml's)",
+    )
+    parser.add_argument(
         "--scene-seed", type=int, help="publish this simulator scene and ask for its first visible object"
     )
     parser.add_argument("--width", type=int, default=640)
@@ -140,6 +145,7 @@ def main() -> int:
             "-p", f"deserialize_on_query:={'false' if mode == 'messages' else 'true'}",
             "-p", f"take_on_query:={'true' if mode == 'taken' else 'false'}",
             *(["-p", f"cpu_threads:={args.cpu_threads}"] if args.cpu_threads is not None else []),
+            *(["-p", f"stop_after_points:={args.stop_after_points}"] if args.stop_after_points else []),
             "--log-level", "warn",
         ]  # fmt: skip
         return subprocess.Popen(command, env=env)
@@ -234,6 +240,7 @@ def main() -> int:
         report["error_codes"] = {str(k): v for k, v in codes.items()}
         report["answers"] = answers  # the model's text and how often (its length sets the decoding time)
         report["query_node_ingest_mode"] = args.ingest_modes[-1]
+        report["stop_after_points"] = args.stop_after_points or "config/point.yaml"
         report["dds_profile"] = env.get("FASTDDS_DEFAULT_PROFILES_FILE", "Fast DDS built-in transports")
         report["node_cpu_share_while_querying"] = round(query_share, 4)
         if args.burst:
