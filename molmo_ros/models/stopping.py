@@ -17,9 +17,9 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from transformers import StoppingCriteria
+from transformers import StoppingCriteria, StoppingCriteriaList
 
-__all__ = ["TAG_END", "PointsEndCriterion", "tag_end_token_ids"]
+__all__ = ["TAG_END", "PointsEndCriterion", "stop_after_points_criteria", "tag_end_token_ids"]
 
 #: The text that ends a point tag's opening: ``"`` closing the last attribute, then ``>``.
 TAG_END = '">'
@@ -46,3 +46,8 @@ class PointsEndCriterion(StoppingCriteria):
     def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
         """``input_ids``: (batch, length) tokens so far; returns (batch,) bool."""
         return torch.isin(input_ids[:, -1], self._ids.to(input_ids.device))
+
+
+def stop_after_points_criteria(tokenizer: Any) -> StoppingCriteriaList:
+    """What ``generate(stopping_criteria=...)`` takes to end an answer after its point tag's opening."""
+    return StoppingCriteriaList([PointsEndCriterion(tag_end_token_ids(tokenizer))])

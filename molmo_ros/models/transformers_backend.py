@@ -318,17 +318,6 @@ class TransformersPointModel(PointModel):
         if self._choice.device.startswith("cuda"):
             torch.cuda.synchronize(self._choice.device)
 
-    def _stop_after_points(self) -> Any:
-        """The criterion that ends an answer after its point tag's opening (token ids found on first use)."""
-        from transformers import StoppingCriteriaList
-
-        from molmo_ros.models.stopping import PointsEndCriterion, tag_end_token_ids
-
-        if self._points_end is None:
-            ids = tag_end_token_ids(self._processor.tokenizer)
-            self._points_end = StoppingCriteriaList([PointsEndCriterion(ids)])
-        return self._points_end
-
     def _generate_molmo2(self, image: np.ndarray, prompt: str, stop_after_points: bool) -> RawAnswer:
         from PIL import Image
 
@@ -352,7 +341,11 @@ class TransformersPointModel(PointModel):
 
         start = time.perf_counter()
         prompt_len = int(inputs["input_ids"].shape[1])
-        stop = {"stopping_criteria": self._stop_after_points()} if stop_after_points else {}
+        if stop_after_points and self._points_end is None:
+            from molmo_ros.models.stopping import stop_after_points_criteria
+
+            self._points_end = stop_after_points_criteria(self._processor.tokenizer)  # once per tokenizer
+        stop = {"stopping_criteria": self._points_end} if stop_after_points else {}
         output = self._model.generate(
             **inputs, max_new_tokens=self.max_new_tokens, do_sample=False, num_beams=1, use_cache=True, **stop
         )
