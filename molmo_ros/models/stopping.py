@@ -1,10 +1,10 @@
 """Ending a point answer as soon as its coordinates are written (the transformers backend's ``stop_after_points``).
 
 A Molmo point answer is ``<points alt="red cup" coords="1 1 396 555">red cup</points>``: once the opening tag
-has closed (``">``, after every attribute, in either attribute order, and for Molmo v1's ``<point x= y=``
-tags alike) every coordinate is known, and the rest repeats the alt text and closes the tag. Measured on the
-bundled checkpoint (2 cores, 1 thread): that rest is 6 of an answer's 23 decoding steps, 92 -> 72 ms of
-``generate``. Greedy decoding writes the same tokens up to that point, so the points are those of the whole
+has closed (``">``, after every attribute, in either attribute order) every coordinate is known, and the rest
+repeats the alt text and closes the tag. The backend applies it to Molmo2 checkpoints only (Molmo v1's remote
+``generate_from_batch`` is left as it is). Measured on the bundled checkpoint (2 cores, 1 thread): that rest is 6
+of an answer's 23 decoding steps, 92 -> 72 ms of ``generate``. Greedy decoding writes the same tokens up to that point, so the points are those of the whole
 answer; :func:`molmo_ros.pointing.parse_points` reads a tag that never closes (its ``alt`` gives the label).
 
 transformers' own ``stop_strings`` does the same for any text, but checks every step against the text's
