@@ -54,6 +54,7 @@ from training.data.tasks import plural
 __all__ = [
     "PointScore",
     "Question",
+    "eval_render_config",
     "evaluate",
     "main",
     "score_count",
@@ -329,6 +330,15 @@ def write_results(
     (out / "eval.json").write_text(json.dumps(summary, indent=2) + "\n")
 
 
+def eval_render_config(width: int = 0, height: int = 0) -> RenderConfig:
+    """The evaluation's rendering: one view per seed at ``width`` x ``height`` px (0: the camera's size in
+    ``config/sim.yaml``)."""
+    from molmo_ros.sim import load_sim_config
+
+    sim = load_sim_config()
+    return RenderConfig(width=width or sim.image_width, height=height or sim.image_height, views_per_scene=1)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Evaluate pointing and counting on held-out simulator scenes."
@@ -345,12 +355,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--allow-training-seeds", action="store_true", help="allow seeds of the training range"
     )
     args = parser.parse_args(argv)
-    from molmo_ros.sim import load_sim_config
-
-    sim = load_sim_config()
-    render = RenderConfig(
-        width=args.width or sim.image_width, height=args.height or sim.image_height, views_per_scene=1
-    )
+    render = eval_render_config(args.width, args.height)
     try:
         seeds = parse_seed_range(args.seeds)
         summary, questions, scenes = evaluate(

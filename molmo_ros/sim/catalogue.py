@@ -131,6 +131,10 @@ def cup(rng: np.random.Generator) -> Shape:
     )
 
 
+#: A mug's last primitives are its handle (two arms and the grip): the only part that tells it from a cup.
+MUG_HANDLE_PRIMITIVES = 3
+
+
 def mug(rng: np.random.Generator) -> Shape:
     radius = float(rng.uniform(0.028, 0.031))
     height = float(rng.uniform(0.08, 0.095))
@@ -143,6 +147,7 @@ def mug(rng: np.random.Generator) -> Shape:
         Primitive("box", (0.5 * reach, bar, bar), (radius + 0.5 * reach, 0.0, -0.5 * handle_height + bar)),
         Primitive("box", (bar, bar, 0.5 * handle_height), (radius + reach - bar, 0.0, 0.0)),
     ]
+    assert len(handle) == MUG_HANDLE_PRIMITIVES
     # The bounding box is not centred on the cup axis; the origin stays on the axis (where it is grasped).
     extents = (2 * radius + reach, 2 * radius, height)
     return Shape(tuple(_cup_body(radius, height) + handle), extents, radius + reach, 2 * radius, 900.0)
