@@ -171,6 +171,7 @@ class TrainConfig:
     save_every: int = 500  # steps between resumable checkpoints (0 = only at the end)
     keep_checkpoints: int = 2  # resumable checkpoints kept (older ones are deleted)
     threads: int = 0  # torch intra-op threads per process (0 = torch's default)
+    max_minutes: float = 0.0  # wall-clock budget of the step loop: past it the run ends as if its schedule had (evaluation, final export), at whatever step it reached; 0 = none
     parallel: str = "ddp"  # with WORLD_SIZE > 1: "ddp" (DistributedDataParallel) or "fsdp" (fully_shard)
     debug: bool = False  # tiny model, few steps, small data: a smoke run in seconds
     decision_weight: float = 1.0  # weight of the answer loss on the tokens that decide how many points an answer gives (its first token; the token after each coordinate: another group or the end), training.metrics.answer_loss

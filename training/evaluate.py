@@ -230,15 +230,17 @@ def evaluate(
     render: RenderConfig,
     progress: bool = True,
     allow_training_seeds: bool = False,
+    device: str = "cpu",
 ) -> tuple[dict[str, Any], list[Question], list[RenderedScene]]:
-    """Render the scenes of ``seeds``, ask every question, score. Returns (summary, questions, scenes)."""
+    """Render the scenes of ``seeds``, ask every question, score; the model runs on ``device`` ("cpu",
+    "cuda"). Returns (summary, questions, scenes)."""
     from tqdm import tqdm
 
     from molmo_ros.models import load_point_model
 
     if not allow_training_seeds:
         check_seed_range(seeds, "eval")
-    model = load_point_model("transformers", model_path, device="cpu")
+    model = load_point_model("transformers", model_path, device=device)
     questions: list[Question] = []
     scenes: list[RenderedScene] = []
     start = time.perf_counter()
@@ -354,12 +356,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--allow-training-seeds", action="store_true", help="allow seeds of the training range"
     )
+    parser.add_argument("--device", default="cpu", help="torch device the model runs on (cpu, cuda)")
     args = parser.parse_args(argv)
     render = eval_render_config(args.width, args.height)
     try:
         seeds = parse_seed_range(args.seeds)
         summary, questions, scenes = evaluate(
-            args.model, seeds, render, progress=not args.json, allow_training_seeds=args.allow_training_seeds
+            args.model,
+            seeds,
+            render,
+            progress=not args.json,
+            allow_training_seeds=args.allow_training_seeds,
+            device=args.device,
         )
     except ValueError as exc:
         parser.error(str(exc))

@@ -263,6 +263,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     window_aux: dict[str, list[float]] = {}
     step = start_step
     last_eval: dict[str, Any] = {}
+    loop_start = time.perf_counter()
     for step, batch in zip(range(start_step, cfg.steps), loader, strict=False):
         batch = to_device(batch, dist.device)
         inputs = {k: v for k, v in batch.items() if not k.startswith("aux_") and k != "labels"}
@@ -318,6 +319,14 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             last_eval = evaluation(step + 1)
         if cfg.save_every > 0 and (step + 1) % cfg.save_every == 0 and step + 1 < cfg.steps:
             save_checkpoint(out, step + 1, wrapped, model, processor, optimizer, cfg, dist, aux)
+        # Every rank decides together (the mean of the flags), so no rank waits in a collective alone.
+        if (
+            cfg.max_minutes > 0
+            and (step + 1) % cfg.log_every == 0
+            and dist.mean(float(time.perf_counter() - loop_start > 60 * cfg.max_minutes)) > 0
+        ):
+            _log(dist, log_file, {"event": "time_budget", "step": step + 1, "max_minutes": cfg.max_minutes})
+            break
     bar.close()
     final_step = max(step + 1, start_step) if cfg.steps > start_step else start_step
     last_eval = evaluation(final_step)

@@ -103,3 +103,20 @@ def test_guided_attention_on_a_layer_the_model_lacks_is_refused(tmp_path) -> Non
     cfg = replace(cfg, aux=replace(cfg.aux, attention_layers=(0, 7)))
     with pytest.raises(ValueError, match=r"attention_layers \[7\] outside the model's \d+ LM layers"):
         train(cfg)
+
+
+def test_a_run_past_its_time_budget_ends_early_with_a_final_export(tmp_path) -> None:
+    cfg = debug_config(
+        load_config(
+            "stage2_pointing.yaml",
+            [("out_dir", str(tmp_path / "stage2_budget")), ("init_from", ""), ("threads", "1")],
+        )
+    )
+    # A budget that every step overruns: the loop ends at the first log line (step 2 of 12).
+    cfg = replace(cfg, steps=12, log_every=2, max_minutes=1e-6)
+    summary = train(cfg)
+    records = [json.loads(line) for line in (Path(cfg.out_dir) / "log.jsonl").read_text().splitlines()]
+    budget = [r for r in records if r.get("event") == "time_budget"]
+    assert [r["step"] for r in budget] == [2], records
+    assert summary["step"] == 2
+    assert (Path(summary["final"]) / "model.safetensors").is_file()
