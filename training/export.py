@@ -248,7 +248,6 @@ def export(
     stage1: str | Path | None = None,
     dtype: str = "float32",
     eval_seeds: tuple[int, int] | None = None,
-    eval_device: str = "cpu",
 ) -> dict[str, Any]:
     """Copy ``run/final`` (a stage's export) to ``out`` in ``dtype``, with logs and a model card; optionally
     evaluate it. Returns the evaluation summary (or an empty dict)."""
@@ -283,9 +282,7 @@ def export(
 
         sim = load_sim_config()
         render = RenderConfig(width=sim.image_width, height=sim.image_height, views_per_scene=1)
-        evaluation, questions, scenes = evaluate(
-            str(out), eval_seeds, render, progress=True, device=eval_device
-        )
+        evaluation, questions, scenes = evaluate(str(out), eval_seeds, render, progress=True)
         evaluation["model"] = out.name
         write_results(out, evaluation, questions, scenes)
     s1 = _run_summary(Path(stage1)) if stage1 else {}
@@ -308,10 +305,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--eval-seeds", default="", help="evaluate on these held-out seeds A:B after exporting"
     )
-    parser.add_argument("--eval-device", default="cpu", help="torch device of that evaluation (cpu, cuda)")
     args = parser.parse_args(argv)
     seeds = parse_seed_range(args.eval_seeds) if args.eval_seeds else None
-    evaluation = export(args.run, args.out, args.stage1 or None, args.dtype, seeds, args.eval_device)
+    evaluation = export(args.run, args.out, args.stage1 or None, args.dtype, seeds)
     print(json.dumps({"out": args.out, **{k: v for k, v in evaluation.items() if k != "by_kind"}}))
     return 0
 
