@@ -146,7 +146,7 @@ class DataConfig:
     )
     style_weights: dict[str, float] = field(
         default_factory=dict
-    )  # how often a row's question of each style is drawn, relative to 1 (styles not named: 1; "qa" = every qa_* style); shifts the mixture without re-rendering
+    )  # how often a row's question of each style is drawn, relative to 1 (styles not named: 1; "qa" = every qa_* style; "<style>:none" / "<style>:several" for answers with no / two or more points; "lookalike" multiplies a question naming a cup where a mug is visible or the reverse); shifts the mixture without re-rendering
     control_styles: tuple[str, ...] = (
         "point",
         "point_all",

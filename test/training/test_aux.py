@@ -418,3 +418,35 @@ def test_several_weight_favours_answers_with_two_or_more_points(coord_processor)
 
     assert 0.35 < share_of_several({"point_all": 2.0}) < 0.65
     assert share_of_several({"point_all": 2.0, "point_all:several": 8.0}) > 0.7
+
+
+def test_lookalike_weight_favours_questions_whose_kind_has_its_lookalike_in_the_picture(
+    coord_processor,
+) -> None:
+    from training.batching import BatchSource, asked_kind
+
+    assert asked_kind("Count the mugs.") == "mug"
+    assert (
+        asked_kind("Point to the red cup.\nPlease say 'There are none.' if it is not in the image.") == "cup"
+    )
+    assert asked_kind("Point to all the blue objects.") is None
+    image, _, _ = _scene()
+
+    def share_of_cup(objects: list[dict]) -> float:
+        row = {
+            "image": image,
+            "prompts": ["Count the cups.", "Point to the red ball."],
+            "answers": ["There are none.", "There are none."],
+            "styles": ["count", "absent"],
+            "objects": json.dumps(objects),
+        }
+        source = BatchSource([row], coord_processor, 1, 1, 512, seed=0, style_weights={"lookalike": 6.0})
+        tok = coord_processor.tokenizer
+        return sum("cups" in tok.decode(source.example(0, k).input_ids) for k in range(200)) / 200
+
+    mug = {"name": "red_mug", "kind": "mug", "colour": "red", "index": 1, "pixels": 500, "visible": True}
+    can = dict(mug, name="red_can", kind="can")
+    hidden_mug = dict(mug, visible=False, pixels=0)
+    assert share_of_cup([mug]) > 0.75
+    assert 0.35 < share_of_cup([can]) < 0.65
+    assert 0.35 < share_of_cup([hidden_mug]) < 0.65
