@@ -1,7 +1,8 @@
 """Typed training configuration: dataclasses, read from YAML, overridden from the command line.
 
-One :class:`TrainConfig` describes a run of either stage; the two stages differ only in their YAML files
-(``training/configs/stage1_caption.yaml``, ``stage2_pointing.yaml``). Nested sections are dataclasses
+One :class:`TrainConfig` describes a run of either stage; the stages differ only in their YAML files
+(``training/configs/stage1_caption.yaml``, ``stage2_pointing.yaml``, and ``stage2_polish.yaml``, stage 2's second
+pass, whose ``base: stage2_pointing.yaml`` is read first and changed by the rest). Nested sections are dataclasses
 (:class:`ModelConfig`, :class:`OptimConfig`, :class:`DataConfig`, :class:`AuxConfig`); the model sizes reuse
 :class:`training.molmo2.Molmo2Sizes`.
 
@@ -36,6 +37,7 @@ __all__ = [
     "apply_overrides",
     "from_dict",
     "load_config",
+    "read_config_values",
     "to_dict",
 ]
 
@@ -282,16 +284,46 @@ def apply_overrides(values: dict[str, Any], overrides: Sequence[tuple[str, str]]
     return values
 
 
+def _config_file(path: str | Path) -> Path:
+    """``path`` as given, else a file of that name (with or without ``.yaml``) in ``training/configs``."""
+    file = Path(path)
+    for candidate in (file, CONFIG_DIR / file, CONFIG_DIR / f"{file}.yaml"):
+        if candidate.exists():
+            return candidate
+    raise FileNotFoundError(f"no config file {str(path)!r} (looked in . and {CONFIG_DIR})")
+
+
+def _merged(base: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` over ``base``: mappings merge key by key (sections, ``style_weights``), anything else replaces."""
+    out = dict(base)
+    for key, value in values.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def read_config_values(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The mapping a YAML config file gives, its ``base:`` file (a config it changes) merged underneath.
+
+    Raises:
+        ValueError: the ``base:`` files form a loop.
+    """
+    file = _config_file(path).resolve()
+    if file in _chain:
+        raise ValueError(f"config base loop: {' -> '.join(p.name for p in (*_chain, file))}")
+    values = yaml.safe_load(file.read_text()) or {}
+    base = values.pop("base", None)
+    if base is None:
+        return values
+    return _merged(read_config_values(base, (*_chain, file)), values)
+
+
 def load_config(path: str | Path | None, overrides: Sequence[tuple[str, str]] = ()) -> TrainConfig:
-    """Read a YAML file (a bare name is looked up in ``training/configs``), apply overrides, build the dataclass."""
-    values: dict[str, Any] = {}
-    if path:
-        file = Path(path)
-        if not file.exists() and (CONFIG_DIR / file).exists():
-            file = CONFIG_DIR / file
-        if not file.exists() and (CONFIG_DIR / f"{file}.yaml").exists():
-            file = CONFIG_DIR / f"{file}.yaml"
-        values = yaml.safe_load(file.read_text()) or {}
+    """Read a YAML file (a bare name is looked up in ``training/configs``; ``base: OTHER.yaml`` in it reads that
+    file first and changes it), apply overrides, build the dataclass."""
+    values = read_config_values(path) if path else {}
     values = apply_overrides(values, overrides)
     return from_dict(TrainConfig, values)
 

@@ -1,11 +1,15 @@
 """Export a trained checkpoint as a self-contained ``save_pretrained`` directory with a model card.
 
-    python -m training.export --run out/training/stage2 --out molmo_ros/checkpoints/molmo2-tiny-sim
-        [--stage1 out/training/stage1] [--eval-seeds 1000000:1000200] [--dtype float32]
+    python -m training.export --run out/training/stage2_polish --out molmo_ros/checkpoints/molmo2-tiny-sim
+        [--stage1 out/training/stage1] [--stage2 out/training/stage2] [--eval-seeds 1000000:1000200]
+        [--dtype float32]
+
+``--run`` is the last run (its ``final/`` is exported); when it is stage 2's second pass
+(``configs/stage2_polish.yaml``), ``--stage2`` names the first pass, for the card and the curves.
 
 The directory holds ``config.json``, ``generation_config.json``, ``model.safetensors`` (embedding stored in the
 released Molmo2 split), the processor and tokenizer files, ``train_config.yaml`` (the stage-2 run's
-configuration), ``training_curves/`` (both stages' logs and curves), and ``README.md``, a model card with the
+configuration), ``training_curves/`` (every run's log and curves), and ``README.md``, a model card with the
 data, the recipe and the evaluation figures. With ``--eval-seeds`` the held-out evaluation
 (:mod:`training.evaluate`) runs on the exported directory and its ``eval.json`` and plots go next to it.
 The node loads it unchanged: ``load_point_model("transformers", OUT)``.
@@ -113,9 +117,14 @@ def _text_facts(model_dir: Path) -> dict[str, bool]:
 
 
 def model_card(
-    sizes: dict[str, Any], stage1: dict[str, Any], stage2: dict[str, Any], evaluation: dict[str, Any] | None
+    sizes: dict[str, Any],
+    stage1: dict[str, Any],
+    stage2: dict[str, Any],
+    evaluation: dict[str, Any] | None,
+    second_pass: dict[str, Any] | None = None,
 ) -> str:
-    """The README.md of an exported checkpoint; ``sizes`` as :func:`model_sizes` returns them."""
+    """The README.md of an exported checkpoint; ``sizes`` as :func:`model_sizes` returns them, the runs as
+    :func:`_run_summary` does (``second_pass``: stage 2's second pass, when there was one)."""
     from training.molmo2 import POINT_TAG_TOKENS
 
     params = (stage2.get("parameters") or stage1.get("parameters") or {}).get("total")
@@ -181,12 +190,19 @@ def model_card(
         "## Recipe (Molmo's two stages)",
         "All parameters train in both stages; AdamW with separate peak learning rates for the ViT, the connector and",
         "the language model, linear warmup then cosine decay; loss on answer tokens only; stage 2 starts from the",
-        "stage-1 checkpoint. Commands and configurations: `training/README.md`, `train_config.yaml` here.",
+        "stage-1 checkpoint"
+        + (
+            "; a second pass of stage 2 (`configs/stage2_polish.yaml`) re-warms to lower learning rates"
+            if second_pass
+            else ""
+        )
+        + ". Commands and configurations: `training/README.md`, `train_config.yaml` here.",
         "",
         "| stage | steps | rows | final train loss | wall time (s) |",
         "|---|---|---|---|---|",
     ]
-    for name, run in (("1: captions", stage1), ("2: pointing mixture", stage2)):
+    runs = (("1: captions", stage1), ("2: pointing mixture", stage2), ("2, second pass", second_pass))
+    for name, run in runs:
         if run:
             lines.append(
                 f"| {name} | {run.get('steps')} | {run.get('train_rows')} | {run.get('final_train_loss')} | "
@@ -248,9 +264,11 @@ def export(
     stage1: str | Path | None = None,
     dtype: str = "float32",
     eval_seeds: tuple[int, int] | None = None,
+    stage2: str | Path | None = None,
 ) -> dict[str, Any]:
     """Copy ``run/final`` (a stage's export) to ``out`` in ``dtype``, with logs and a model card; optionally
-    evaluate it. Returns the evaluation summary (or an empty dict)."""
+    evaluate it. ``stage2``: the first pass of stage 2 when ``run`` is its second pass. Returns the evaluation
+    summary (or an empty dict)."""
     import torch
     from transformers import Molmo2ForConditionalGeneration
 
@@ -269,7 +287,10 @@ def export(
             shutil.copy2(source / name, out / name)
     curves = out / "training_curves"
     curves.mkdir()
-    for name, path in (("stage1", Path(stage1) if stage1 else None), ("stage2", run)):
+    first_pass = Path(stage2) if stage2 else None
+    runs = {"stage1": Path(stage1) if stage1 else None}
+    runs.update({"stage2": first_pass, "stage2_polish": run} if first_pass else {"stage2": run})
+    for name, path in runs.items():
         if path is not None and (path / "log.jsonl").is_file():
             shutil.copy2(path / "log.jsonl", curves / f"{name}_log.jsonl")
             if (path / "curves.png").is_file():
@@ -286,7 +307,13 @@ def export(
         evaluation["model"] = out.name
         write_results(out, evaluation, questions, scenes)
     s1 = _run_summary(Path(stage1)) if stage1 else {}
-    (out / "README.md").write_text(model_card(model_sizes(out), s1, _run_summary(run), evaluation or None))
+    if first_pass is not None:
+        card = model_card(
+            model_sizes(out), s1, _run_summary(first_pass), evaluation or None, _run_summary(run)
+        )
+    else:
+        card = model_card(model_sizes(out), s1, _run_summary(run), evaluation or None)
+    (out / "README.md").write_text(card)
     return evaluation
 
 
@@ -300,6 +327,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="output directory (replaced)")
     parser.add_argument("--stage1", default="", help="the stage-1 run directory, for the card and curves")
     parser.add_argument(
+        "--stage2", default="", help="stage 2's first pass, when --run is its second (stage2_polish.yaml)"
+    )
+    parser.add_argument(
         "--dtype", default="float32", choices=("float32", "bfloat16"), help="stored weight dtype"
     )
     parser.add_argument(
@@ -307,7 +337,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     seeds = parse_seed_range(args.eval_seeds) if args.eval_seeds else None
-    evaluation = export(args.run, args.out, args.stage1 or None, args.dtype, seeds)
+    evaluation = export(args.run, args.out, args.stage1 or None, args.dtype, seeds, args.stage2 or None)
     print(json.dumps({"out": args.out, **{k: v for k, v in evaluation.items() if k != "by_kind"}}))
     return 0
 

@@ -19,6 +19,27 @@ def test_committed_configs_load() -> None:
     stage1.model.sizes.validate()
 
 
+def test_polish_config_changes_stage2_and_keeps_the_rest() -> None:
+    stage2, polish = load_config("stage2_pointing.yaml"), load_config("stage2_polish.yaml")
+    assert polish.stage == "stage2" and polish.model.init_from == "out/training/stage2/final"
+    assert polish.steps < stage2.steps and polish.optim.lr_llm < stage2.optim.lr_llm
+    assert polish.data.style_weights == {**stage2.data.style_weights, "lookalike": 3.0}
+    assert polish.model.sizes == stage2.model.sizes and polish.aux == stage2.aux
+
+
+def test_base_files_merge_mappings_replace_the_rest_and_refuse_loops(tmp_path) -> None:
+    (tmp_path / "a.yaml").write_text("steps: 10\noptim: {lr_vit: 0.5, lr_llm: 0.25}\ndata: {max_turns: 2}\n")
+    (tmp_path / "b.yaml").write_text(f"base: {tmp_path / 'a.yaml'}\noptim: {{lr_llm: 0.125}}\nsteps: 3\n")
+    cfg = load_config(tmp_path / "b.yaml", [("lr_vit", "0.75")])
+    assert cfg.steps == 3 and cfg.data.max_turns == 2
+    assert (cfg.optim.lr_vit, cfg.optim.lr_llm) == (0.75, 0.125)
+    (tmp_path / "a.yaml").write_text(f"base: {tmp_path / 'b.yaml'}\n")
+    with pytest.raises(ValueError, match="config base loop"):
+        load_config(tmp_path / "b.yaml")
+    with pytest.raises(FileNotFoundError, match="no config file"):
+        load_config(tmp_path / "missing.yaml")
+
+
 def test_overrides_by_path_and_by_name(tmp_path) -> None:
     cfg = load_config(
         "stage2_pointing.yaml", [("optim.lr_vit", "3e-4"), ("batch_size", "4"), ("debug", "true")]

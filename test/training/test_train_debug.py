@@ -38,10 +38,8 @@ def test_stage1_debug_lowers_the_loss(stage1) -> None:
     assert (Path(summary["final"]) / "train_config.yaml").is_file()
 
 
-def test_stage2_debug_starts_from_stage1_and_loads_in_the_backend(stage1) -> None:
-    from molmo_ros.models import load_point_model
-    from molmo_ros.pointing import point_prompt
-
+@pytest.fixture(scope="module")
+def stage2(stage1):
     s1_cfg, s1_summary = stage1
     out = Path(s1_cfg.out_dir).parent / "stage2"
     cfg = debug_config(
@@ -50,7 +48,15 @@ def test_stage2_debug_starts_from_stage1_and_loads_in_the_backend(stage1) -> Non
             [("out_dir", str(out)), ("init_from", s1_summary["final"]), ("threads", "1")],
         )
     )
-    summary = train(cfg)
+    return cfg, train(cfg)
+
+
+def test_stage2_debug_starts_from_stage1_and_loads_in_the_backend(stage1, stage2) -> None:
+    from molmo_ros.models import load_point_model
+    from molmo_ros.pointing import point_prompt
+
+    _, s1_summary = stage1
+    cfg, summary = stage2
     losses = _losses(Path(cfg.out_dir))
     assert losses[-1] < 0.8 * losses[0], losses
     log = [json.loads(line) for line in (Path(cfg.out_dir) / "log.jsonl").read_text().splitlines()]
@@ -59,6 +65,35 @@ def test_stage2_debug_starts_from_stage1_and_loads_in_the_backend(stage1) -> Non
     answer = model.generate(np.zeros((120, 160, 3), dtype=np.uint8), point_prompt("red cup"))
     assert isinstance(answer.text, str)
     model.close()
+
+
+def test_second_pass_starts_from_stage2_and_the_export_carries_all_three_runs(stage1, stage2) -> None:
+    import yaml
+
+    from training.export import export
+
+    s1_cfg, _ = stage1
+    s2_cfg, s2_summary = stage2
+    root = Path(s1_cfg.out_dir).parent
+    cfg = debug_config(
+        load_config(
+            "stage2_polish.yaml",
+            [("out_dir", str(root / "polish")), ("init_from", s2_summary["final"]), ("threads", "1")],
+        )
+    )
+    summary = train(cfg)
+    log = [json.loads(line) for line in (Path(cfg.out_dir) / "log.jsonl").read_text().splitlines()]
+    assert log[0]["init_from"] == s2_summary["final"]
+    out = root / "export"
+    export(cfg.out_dir, out, stage1=s1_cfg.out_dir, stage2=s2_cfg.out_dir)
+    curves = sorted(p.name for p in (out / "training_curves").glob("*_log.jsonl"))
+    assert curves == ["stage1_log.jsonl", "stage2_log.jsonl", "stage2_polish_log.jsonl"]
+    card = (out / "README.md").read_text()
+    assert f"| 2: pointing mixture | {s2_summary['step']} |" in card
+    assert f"| 2, second pass | {summary['step']} |" in card
+    saved = yaml.safe_load((out / "train_config.yaml").read_text())
+    assert saved["model"]["init_from"] == s2_summary["final"]
+    assert saved["data"]["style_weights"]["lookalike"] == 3.0
 
 
 def test_stage2_debug_with_the_auxiliary_losses(tmp_path) -> None:
