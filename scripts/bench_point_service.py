@@ -127,11 +127,11 @@ def main() -> int:
     os.environ.update(env)
 
     import rclpy
-    from rclpy.executors import MultiThreadedExecutor
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import CameraInfo, Image
 
     from molmo_ros.conversions import numpy_to_image
+    from molmo_ros.nodes.executor import SteadyExecutor
     from molmo_ros.nodes.parameters import SERVICE_QOS
     from molmo_ros_interfaces.srv import Point
 
@@ -152,7 +152,7 @@ def main() -> int:
 
     rclpy.init()
     node = rclpy.create_node("bench_point_client")
-    executor = MultiThreadedExecutor(num_threads=2)
+    executor = SteadyExecutor(num_threads=2)
     executor.add_node(node)
     spinning = threading.Thread(target=executor.spin, daemon=True)
     spinning.start()

@@ -59,11 +59,11 @@ class PickSession:
     ) -> None:
         import rclpy
         from rclpy.action import ActionClient
-        from rclpy.executors import MultiThreadedExecutor
         from rclpy.parameter import Parameter
         from sensor_msgs.msg import Image
 
         from molmo_ros.bringup.graph import pick_graph
+        from molmo_ros.nodes.executor import SteadyExecutor
         from molmo_ros.nodes.pick import ACTION_NAME, PICK_PLACE_ACTION
         from molmo_ros_interfaces.action import Pick, PickPlace
         from molmo_ros_interfaces.srv import GetSceneState, ResetScene
@@ -108,7 +108,7 @@ class PickSession:
         self.client.create_subscription(
             Image, sim_overrides.get("color_topic", "/camera/color/image_raw"), self._on_rgb, 2
         )
-        self.executor = MultiThreadedExecutor(num_threads=8, context=context)
+        self.executor = SteadyExecutor(num_threads=8, context=context)
         for node in self.nodes:
             self.executor.add_node(node)
         self._spin = threading.Thread(target=self.executor.spin, daemon=True)

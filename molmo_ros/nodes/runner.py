@@ -25,9 +25,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import rclpy
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
+
+from molmo_ros.nodes.executor import SteadyExecutor
 
 
 class _Stop:
@@ -61,11 +63,11 @@ def run_node(
         args=list(args) if args is not None else sys.argv, signal_handler_options=SignalHandlerOptions.NO
     )
     node: Node | None = None
-    executor: MultiThreadedExecutor | None = None
+    executor: SteadyExecutor | None = None
     spinner: threading.Thread | None = None
     try:
         node = make_node()
-        executor = MultiThreadedExecutor(num_threads=threads(node) if callable(threads) else threads)
+        executor = SteadyExecutor(num_threads=threads(node) if callable(threads) else threads)
         executor.add_node(node)
         # Spin from the start, so the node takes in messages while `start` does slow work (loading a model).
         spinner = threading.Thread(target=_spin, args=(executor, stop.event), name="executor", daemon=True)
@@ -108,7 +110,7 @@ def exit_now(code: int) -> None:
     os._exit(code)
 
 
-def _spin(executor: MultiThreadedExecutor, stop: threading.Event) -> None:
+def _spin(executor: SteadyExecutor, stop: threading.Event) -> None:
     """Spin until `stop` is set (checked every 0.1 s), so the runner can stop spinning before it shuts down."""
     with contextlib.suppress(ExternalShutdownException):
         while not stop.is_set() and rclpy.ok():

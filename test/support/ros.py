@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 import rclpy
-from rclpy.executors import MultiThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 
 from molmo_ros.conversions import numpy_to_image
+from molmo_ros.nodes.executor import SteadyExecutor
 from support.waiting import wait_for
 
 
@@ -80,7 +80,7 @@ class Spinner:
     """
 
     def __init__(self, context: object, threads: int = 6) -> None:
-        self.executor = MultiThreadedExecutor(num_threads=threads, context=context)
+        self.executor = SteadyExecutor(num_threads=threads, context=context)
         self._nodes: list[object] = []
         self._thread = threading.Thread(target=self.executor.spin, daemon=True)
         self._thread.start()
