@@ -18,7 +18,7 @@ pytestmark = pytest.mark.ros
 TIMER_HZ = 250.0
 
 
-def run_timer_beside_subscriber(context, executor_class=SteadyExecutor) -> tuple[float, int]:
+def run_timer_beside_subscriber(context) -> tuple[float, int]:
     """A 250 Hz timer publishing every other tick to a subscriber in the same process, spun for 2 s.
 
     Returns the timer's rate (ticks a second) and the messages received. The subscriber keeps rclpy's default
@@ -39,7 +39,7 @@ def run_timer_beside_subscriber(context, executor_class=SteadyExecutor) -> tuple
 
     talker.create_timer(1.0 / TIMER_HZ, tick, callback_group=MutuallyExclusiveCallbackGroup())
     listener.create_subscription(JointState, "/executor_test/joints", on_message, 10)
-    executor = executor_class(num_threads=4, context=context)
+    executor = SteadyExecutor(num_threads=4, context=context)
     executor.add_node(talker)
     executor.add_node(listener)
     spinner = threading.Thread(target=executor.spin, daemon=True)
@@ -59,7 +59,7 @@ def run_timer_beside_subscriber(context, executor_class=SteadyExecutor) -> tuple
 
 def test_a_timer_keeps_its_rate_beside_a_same_process_subscriber(ros_context):
     # rclpy 9.1's executor, measured on 2 cores: 4-10 ticks a second instead of 250 (the livelock).
-    rate, received = run_timer_beside_subscriber(ros_context, SteadyExecutor)
+    rate, received = run_timer_beside_subscriber(ros_context)
     assert rate > 0.5 * TIMER_HZ, f"the timer ran {rate:.0f} times a second of {TIMER_HZ:.0f}"
     assert received > 0.25 * TIMER_HZ
 
