@@ -1,11 +1,12 @@
 """Export a trained checkpoint as a self-contained ``save_pretrained`` directory with a model card.
 
-    python -m training.export --run out/training/stage2_polish --out molmo_ros/checkpoints/molmo2-tiny-sim
-        [--stage1 out/training/stage1] [--stage2 out/training/stage2] [--eval-seeds 1000000:1000200]
-        [--dtype float32]
+    python -m training.export --run out/training/stage2_place --out molmo_ros/checkpoints/molmo2-tiny-sim
+        [--stage1 out/training/stage1] [--stage2 out/training/stage2 out/training/stage2_polish]
+        [--eval-seeds 1000000:1000200] [--dtype float32]
 
-``--run`` is the last run (its ``final/`` is exported); when it is stage 2's second pass
-(``configs/stage2_polish.yaml``), ``--stage2`` names the first pass, for the card and the curves.
+``--run`` is the last run (its ``final/`` is exported); when it is a later pass of stage 2
+(``configs/stage2_polish.yaml``, ``configs/stage2_place.yaml``), ``--stage2`` names the passes before it in
+order, for the card and the curves.
 
 The directory holds ``config.json``, ``generation_config.json``, ``model.safetensors`` (embedding stored in the
 released Molmo2 split), the processor and tokenizer files, ``train_config.yaml`` (the stage-2 run's
@@ -41,6 +42,9 @@ _COPY = (
     "video_preprocessor_config.json",
     "train_config.yaml",
 )
+# Curve file names and card rows of stage 2's passes, first pass first (the configs name the passes this way).
+_PASS_NAMES = ("stage2", "stage2_polish", "stage2_place", "stage2_pass4", "stage2_pass5")
+_ORDINALS = ("second", "third", "fourth", "fifth")
 
 
 def _run_summary(run: Path) -> dict[str, Any]:
@@ -121,10 +125,10 @@ def model_card(
     stage1: dict[str, Any],
     stage2: dict[str, Any],
     evaluation: dict[str, Any] | None,
-    second_pass: dict[str, Any] | None = None,
+    later_passes: Sequence[dict[str, Any]] = (),
 ) -> str:
     """The README.md of an exported checkpoint; ``sizes`` as :func:`model_sizes` returns them, the runs as
-    :func:`_run_summary` does (``second_pass``: stage 2's second pass, when there was one)."""
+    :func:`_run_summary` does (``later_passes``: stage 2's second, third ... passes, in order)."""
     from training.molmo2 import POINT_TAG_TOKENS
 
     params = (stage2.get("parameters") or stage1.get("parameters") or {}).get("total")
@@ -192,8 +196,9 @@ def model_card(
         "the language model, linear warmup then cosine decay; loss on answer tokens only; stage 2 starts from the",
         "stage-1 checkpoint"
         + (
-            "; a second pass of stage 2 (`configs/stage2_polish.yaml`) re-warms to lower learning rates"
-            if second_pass
+            "; later passes of stage 2 (`configs/stage2_polish.yaml`, `configs/stage2_place.yaml`) re-warm to"
+            " lower learning rates and change the mixture"
+            if later_passes
             else ""
         )
         + ". Commands and configurations: `training/README.md`, `train_config.yaml` here.",
@@ -201,7 +206,8 @@ def model_card(
         "| stage | steps | rows | final train loss | wall time (s) |",
         "|---|---|---|---|---|",
     ]
-    runs = (("1: captions", stage1), ("2: pointing mixture", stage2), ("2, second pass", second_pass))
+    runs = [("1: captions", stage1), ("2: pointing mixture", stage2)]
+    runs += [(f"2, {_ORDINALS[i]} pass", run) for i, run in enumerate(later_passes)]
     for name, run in runs:
         if run:
             lines.append(
@@ -264,11 +270,11 @@ def export(
     stage1: str | Path | None = None,
     dtype: str = "float32",
     eval_seeds: tuple[int, int] | None = None,
-    stage2: str | Path | None = None,
+    stage2: str | Path | Sequence[str | Path] | None = None,
 ) -> dict[str, Any]:
     """Copy ``run/final`` (a stage's export) to ``out`` in ``dtype``, with logs and a model card; optionally
-    evaluate it. ``stage2``: the first pass of stage 2 when ``run`` is its second pass. Returns the evaluation
-    summary (or an empty dict)."""
+    evaluate it. ``stage2``: the passes of stage 2 before ``run`` (first pass first) when ``run`` is a later
+    pass. Returns the evaluation summary (or an empty dict)."""
     import torch
     from transformers import Molmo2ForConditionalGeneration
 
@@ -287,9 +293,10 @@ def export(
             shutil.copy2(source / name, out / name)
     curves = out / "training_curves"
     curves.mkdir()
-    first_pass = Path(stage2) if stage2 else None
+    earlier = [Path(stage2)] if isinstance(stage2, (str, Path)) else [Path(p) for p in stage2 or ()]
+    passes = [*earlier, run]
     runs = {"stage1": Path(stage1) if stage1 else None}
-    runs.update({"stage2": first_pass, "stage2_polish": run} if first_pass else {"stage2": run})
+    runs.update({_PASS_NAMES[i]: path for i, path in enumerate(passes)})
     for name, path in runs.items():
         if path is not None and (path / "log.jsonl").is_file():
             shutil.copy2(path / "log.jsonl", curves / f"{name}_log.jsonl")
@@ -307,12 +314,8 @@ def export(
         evaluation["model"] = out.name
         write_results(out, evaluation, questions, scenes)
     s1 = _run_summary(Path(stage1)) if stage1 else {}
-    if first_pass is not None:
-        card = model_card(
-            model_sizes(out), s1, _run_summary(first_pass), evaluation or None, _run_summary(run)
-        )
-    else:
-        card = model_card(model_sizes(out), s1, _run_summary(run), evaluation or None)
+    summaries = [_run_summary(path) for path in passes]
+    card = model_card(model_sizes(out), s1, summaries[0], evaluation or None, summaries[1:])
     (out / "README.md").write_text(card)
     return evaluation
 
@@ -327,7 +330,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="output directory (replaced)")
     parser.add_argument("--stage1", default="", help="the stage-1 run directory, for the card and curves")
     parser.add_argument(
-        "--stage2", default="", help="stage 2's first pass, when --run is its second (stage2_polish.yaml)"
+        "--stage2",
+        nargs="*",
+        default=[],
+        help="stage 2's passes before --run, first pass first, when --run is a later pass",
     )
     parser.add_argument(
         "--dtype", default="float32", choices=("float32", "bfloat16"), help="stored weight dtype"
@@ -337,7 +343,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     seeds = parse_seed_range(args.eval_seeds) if args.eval_seeds else None
-    evaluation = export(args.run, args.out, args.stage1 or None, args.dtype, seeds, args.stage2 or None)
+    evaluation = export(args.run, args.out, args.stage1 or None, args.dtype, seeds, args.stage2)
     print(json.dumps({"out": args.out, **{k: v for k, v in evaluation.items() if k != "by_kind"}}))
     return 0
 

@@ -27,6 +27,14 @@ def test_polish_config_changes_stage2_and_keeps_the_rest() -> None:
     assert polish.model.sizes == stage2.model.sizes and polish.aux == stage2.aux
 
 
+def test_place_pass_adds_the_place_scenes_to_the_second_pass() -> None:
+    polish, place = load_config("stage2_polish.yaml"), load_config("stage2_place.yaml")
+    assert place.model.init_from == "out/training/stage2_polish/final"
+    assert place.out_dir != polish.out_dir and place.steps == polish.steps and place.optim == polish.optim
+    assert place.data.more_train == ("out/training/data_place/mixture",) and not polish.data.more_train
+    assert place.data.style_weights == polish.data.style_weights and place.aux == polish.aux
+
+
 def test_base_files_merge_mappings_replace_the_rest_and_refuse_loops(tmp_path) -> None:
     (tmp_path / "a.yaml").write_text("steps: 10\noptim: {lr_vit: 0.5, lr_llm: 0.25}\ndata: {max_turns: 2}\n")
     (tmp_path / "b.yaml").write_text(f"base: {tmp_path / 'a.yaml'}\noptim: {{lr_llm: 0.125}}\nsteps: 3\n")

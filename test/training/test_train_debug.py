@@ -67,7 +67,7 @@ def test_stage2_debug_starts_from_stage1_and_loads_in_the_backend(stage1, stage2
     model.close()
 
 
-def test_second_pass_starts_from_stage2_and_the_export_carries_all_three_runs(stage1, stage2) -> None:
+def test_later_passes_start_from_the_last_and_the_export_carries_every_run(stage1, stage2) -> None:
     import yaml
 
     from training.export import export
@@ -75,25 +75,38 @@ def test_second_pass_starts_from_stage2_and_the_export_carries_all_three_runs(st
     s1_cfg, _ = stage1
     s2_cfg, s2_summary = stage2
     root = Path(s1_cfg.out_dir).parent
-    cfg = debug_config(
+    polish = debug_config(
         load_config(
             "stage2_polish.yaml",
             [("out_dir", str(root / "polish")), ("init_from", s2_summary["final"]), ("threads", "1")],
         )
     )
-    summary = train(cfg)
-    log = [json.loads(line) for line in (Path(cfg.out_dir) / "log.jsonl").read_text().splitlines()]
+    polish_summary = train(polish)
+    log = [json.loads(line) for line in (Path(polish.out_dir) / "log.jsonl").read_text().splitlines()]
     assert log[0]["init_from"] == s2_summary["final"]
+    place = debug_config(
+        load_config(
+            "stage2_place.yaml",
+            [("out_dir", str(root / "place")), ("init_from", polish_summary["final"]), ("threads", "1")],
+        )
+    )
+    summary = train(place)
     out = root / "export"
-    export(cfg.out_dir, out, stage1=s1_cfg.out_dir, stage2=s2_cfg.out_dir)
+    export(place.out_dir, out, stage1=s1_cfg.out_dir, stage2=[s2_cfg.out_dir, polish.out_dir])
     curves = sorted(p.name for p in (out / "training_curves").glob("*_log.jsonl"))
-    assert curves == ["stage1_log.jsonl", "stage2_log.jsonl", "stage2_polish_log.jsonl"]
+    assert curves == [
+        "stage1_log.jsonl",
+        "stage2_log.jsonl",
+        "stage2_place_log.jsonl",
+        "stage2_polish_log.jsonl",
+    ]
     card = (out / "README.md").read_text()
     assert f"| 2: pointing mixture | {s2_summary['step']} |" in card
-    assert f"| 2, second pass | {summary['step']} |" in card
+    assert f"| 2, second pass | {polish_summary['step']} |" in card
+    assert f"| 2, third pass | {summary['step']} |" in card
     saved = yaml.safe_load((out / "train_config.yaml").read_text())
-    assert saved["model"]["init_from"] == s2_summary["final"]
-    assert saved["data"]["style_weights"]["lookalike"] == 3.0
+    assert saved["model"]["init_from"] == polish_summary["final"]
+    assert saved["data"]["more_train"] == ["out/training/data_place/mixture"]
 
 
 def test_stage2_debug_with_the_auxiliary_losses(tmp_path) -> None:
