@@ -42,9 +42,12 @@ _COPY = (
     "video_preprocessor_config.json",
     "train_config.yaml",
 )
-# Curve file names and card rows of stage 2's passes, first pass first (the configs name the passes this way).
-_PASS_NAMES = ("stage2", "stage2_polish", "stage2_place", "stage2_pass4", "stage2_pass5")
-_ORDINALS = ("second", "third", "fourth", "fifth")
+# Stage 2's passes, first pass first, as the configs name them: (curve file name, card row).
+STAGE2_PASSES = (
+    ("stage2", "2: pointing mixture"),
+    ("stage2_polish", "2, second pass"),
+    ("stage2_place", "2, third pass"),
+)
 
 
 def _run_summary(run: Path) -> dict[str, Any]:
@@ -206,8 +209,8 @@ def model_card(
         "| stage | steps | rows | final train loss | wall time (s) |",
         "|---|---|---|---|---|",
     ]
-    runs = [("1: captions", stage1), ("2: pointing mixture", stage2)]
-    runs += [(f"2, {_ORDINALS[i]} pass", run) for i, run in enumerate(later_passes)]
+    passes = [stage2, *later_passes]
+    runs = [("1: captions", stage1), *zip((row for _, row in STAGE2_PASSES), passes, strict=False)]
     for name, run in runs:
         if run:
             lines.append(
@@ -270,15 +273,21 @@ def export(
     stage1: str | Path | None = None,
     dtype: str = "float32",
     eval_seeds: tuple[int, int] | None = None,
-    stage2: str | Path | Sequence[str | Path] | None = None,
+    stage2: Sequence[str | Path] = (),
 ) -> dict[str, Any]:
     """Copy ``run/final`` (a stage's export) to ``out`` in ``dtype``, with logs and a model card; optionally
     evaluate it. ``stage2``: the passes of stage 2 before ``run`` (first pass first) when ``run`` is a later
-    pass. Returns the evaluation summary (or an empty dict)."""
+    pass (at most ``len(STAGE2_PASSES)`` passes in all). Returns the evaluation summary (or an empty dict)."""
     import torch
     from transformers import Molmo2ForConditionalGeneration
 
     run, out = Path(run), Path(out)
+    passes = [*(Path(p) for p in stage2), run]
+    if len(passes) > len(STAGE2_PASSES):
+        raise ValueError(
+            f"{len(passes)} passes of stage 2 given; the export names {len(STAGE2_PASSES)} "
+            f"({', '.join(name for name, _ in STAGE2_PASSES)})"
+        )
     source = run / "final"
     if not (source / "config.json").is_file():
         raise FileNotFoundError(f"{source} holds no exported model; train first")
@@ -293,10 +302,8 @@ def export(
             shutil.copy2(source / name, out / name)
     curves = out / "training_curves"
     curves.mkdir()
-    earlier = [Path(stage2)] if isinstance(stage2, (str, Path)) else [Path(p) for p in stage2 or ()]
-    passes = [*earlier, run]
     runs = {"stage1": Path(stage1) if stage1 else None}
-    runs.update({_PASS_NAMES[i]: path for i, path in enumerate(passes)})
+    runs.update(zip((name for name, _ in STAGE2_PASSES), passes, strict=False))
     for name, path in runs.items():
         if path is not None and (path / "log.jsonl").is_file():
             shutil.copy2(path / "log.jsonl", curves / f"{name}_log.jsonl")

@@ -109,6 +109,15 @@ def test_later_passes_start_from_the_last_and_the_export_carries_every_run(stage
     assert saved["data"]["more_train"] == ["out/training/data_place/mixture"]
 
 
+def test_an_export_of_more_passes_than_it_names_is_refused_and_writes_nothing(tmp_path) -> None:
+    from training.export import STAGE2_PASSES, export
+
+    earlier = [tmp_path / f"pass{i}" for i in range(len(STAGE2_PASSES))]
+    with pytest.raises(ValueError, match="passes of stage 2 given"):
+        export(tmp_path / "last", tmp_path / "export", stage2=earlier)
+    assert not (tmp_path / "export").exists()
+
+
 def test_stage2_debug_with_the_auxiliary_losses(tmp_path) -> None:
     cfg = debug_config(
         load_config(
