@@ -56,6 +56,11 @@ class AuxHeads(torch.nn.Module):
 
         return hook
 
+    def take_features(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The ViT's patch features ``(crops, patches, vit hidden)`` and the connector's image tokens
+        ``(tokens, text hidden)`` the hooks kept from the last forward pass (and forget them)."""
+        return self._seen.pop("patch"), self._seen.pop("token")
+
     def _soft_ce(
         self, logits: torch.Tensor, colour: torch.Tensor, kind: torch.Tensor, w: float
     ) -> torch.Tensor:

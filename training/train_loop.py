@@ -52,6 +52,7 @@ from training.debug import debug_config, debug_data
 from training.distributed import Dist, full_state_dict, wrap
 from training.metrics import answer_loss, evaluate_losses, grad_norms, plot_curves, to_device
 from training.model import build_new_checkpoint, count_parameters, learning_rate_schedule, parameter_groups
+from training.vision_pass import all_reduce_grads, check_vision_only, image_features
 
 __all__ = ["cli_main", "debug_config", "train"]
 
@@ -112,6 +113,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
 
     from training.molmo2 import fix_embedding_split
 
+    check_vision_only(cfg)
     dist = Dist()
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
@@ -273,21 +275,28 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             or cfg.aux.relevance_weight > 0
             or cfg.aux.order_weight > 0
         )
-        output = wrapped(**inputs, output_hidden_states=want_hidden)
-        loss = answer_loss(output.logits, batch["labels"], coordinate_ids, soft_targets, cfg.decision_weight)
+        if cfg.vision_only:  # the aux heads' hooks keep the picture features; no answer loss
+            image_features(model, batch)
+            hidden, loss = None, torch.zeros((), device=dist.device)
+        else:
+            output = wrapped(**inputs, output_hidden_states=want_hidden)
+            hidden = output.hidden_states
+            loss = answer_loss(
+                output.logits, batch["labels"], coordinate_ids, soft_targets, cfg.decision_weight
+            )
         total, aux_parts = loss, {}
         if aux is not None and "aux_colour" in batch:
             ramp = 1.0 + (cfg.aux.end_ratio - 1.0) * step / max(1, cfg.steps - 1)
-            aux_loss, aux_parts = weighted_aux_loss(aux, batch, output.hidden_states, cfg.aux, ramp)
+            aux_loss, aux_parts = weighted_aux_loss(aux, batch, hidden, cfg.aux, ramp)
             total = loss + aux_loss
             for name in aux_parts:
                 window_aux.setdefault(name, []).append(aux_parts[name])
         total.backward()
-        if aux is not None and dist.world_size > 1:
-            for param in aux.parameters():
-                if param.grad is not None:
-                    torch.distributed.all_reduce(param.grad)
-                    param.grad /= dist.world_size
+        synced_by_hand = [
+            *(aux.parameters() if aux is not None else ()),
+            *(model.parameters() if cfg.vision_only else ()),
+        ]
+        all_reduce_grads(synced_by_hand, dist.world_size)
         norms = grad_norms(wrapped) if (step + 1) % cfg.log_every == 0 else {}
         if o.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(wrapped.parameters(), o.grad_clip)
@@ -295,7 +304,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         optimizer.zero_grad(set_to_none=True)
         lr_llm = next(g["lr"] for g in optimizer.param_groups if g["component"] == "llm")
         schedule.step()
-        window_loss.append(float(loss.detach()))
+        window_loss.append(float((total if cfg.vision_only else loss).detach()))
         tokens += int(batch["attention_mask"].sum())
         bar.update(1)
         if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:

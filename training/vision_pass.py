@@ -1,0 +1,64 @@
+"""A vision-only pass (``vision_only: true``): the ViT and the connector train on the auxiliary colour, kind
+and position heads alone, with no language-model pass and no answer loss.
+
+Why: on held-out rows the shipped model's own kind heads told a ball from a block in 25-32 % of patches and a
+cup from a mug in 53-66 % (training/README.md, "R18"), so the picture features carry too little shape for the
+counting questions; a step without the language model is a cheaper way to train them than the whole mixture.
+The stand-in for Molmo's pretrained vision encoder (``aux:``) is what trains here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+
+__all__ = ["LM_READING_WEIGHTS", "all_reduce_grads", "check_vision_only", "image_features"]
+
+#: Auxiliary losses that read the language model's states: they have nothing to read in a vision-only pass.
+LM_READING_WEIGHTS = (
+    "pointer_weight",
+    "attention_weight",
+    "coord_weight",
+    "relevance_weight",
+    "order_weight",
+)
+
+
+def check_vision_only(cfg: Any) -> None:
+    """Raise ValueError when ``cfg`` (:class:`training.config.TrainConfig`) asks for a vision-only pass that
+    could not train anything, or could not train it the way it asks."""
+    if not cfg.vision_only:
+        return
+    a = cfg.aux
+    if a.patch_weight <= 0 and a.token_weight <= 0 and a.position_weight <= 0:
+        raise ValueError(
+            "vision_only trains the ViT and connector on the aux heads alone: set aux.patch_weight, "
+            "aux.token_weight or aux.position_weight above 0"
+        )
+    reading = [name for name in LM_READING_WEIGHTS if getattr(a, name) > 0]
+    if reading:
+        raise ValueError(
+            f"vision_only runs no language-model pass, so aux.{', aux.'.join(reading)} must be 0 "
+            "(those losses read the language model's states)"
+        )
+    if cfg.parallel == "fsdp":
+        raise ValueError("vision_only calls the vision tower outside the wrapped model: use parallel: ddp")
+
+
+def image_features(model: Any, batch: dict[str, torch.Tensor]) -> None:
+    """Run the ViT and the connector of ``model`` (the unwrapped Molmo2ForConditionalGeneration) on the batch's
+    pictures; the auxiliary heads' forward hooks keep the outputs (:class:`training.aux_heads.AuxHeads`)."""
+    model.model.get_image_features(batch["pixel_values"], batch["image_token_pooling"], batch["image_grids"])
+
+
+def all_reduce_grads(params: Iterable[torch.nn.Parameter], world_size: int) -> None:
+    """Average the gradients of ``params`` over the processes, for parameters whose backward did not go
+    through DistributedDataParallel (the auxiliary heads; everything in a vision-only pass)."""
+    if world_size <= 1:
+        return
+    for param in params:
+        if param.grad is not None:
+            torch.distributed.all_reduce(param.grad)
+            param.grad /= world_size
