@@ -21,7 +21,12 @@ class AuxHeads(torch.nn.Module):
     the ViT and the connector of ``model`` during the ordinary forward pass (no second pass)."""
 
     def __init__(
-        self, model: Any, pointer_dim: int = 64, position_frequencies: int = 0, order_ranks: int = 0
+        self,
+        model: Any,
+        pointer_dim: int = 64,
+        position_frequencies: int = 0,
+        order_ranks: int = 0,
+        object_kinds: bool = False,
     ) -> None:
         super().__init__()
         from training.aux_targets import aux_class_counts
@@ -30,6 +35,8 @@ class AuxHeads(torch.nn.Module):
         vit = model.model.vision_tower.config.hidden_size
         text = model.config.text_config.hidden_size
         self.patch = torch.nn.Linear(vit, n_colour + n_kind)
+        # Object kinds only (no "no object" class); made only when on, so older checkpoints' heads still load.
+        self.object_kind = torch.nn.Linear(vit, n_kind - 1) if object_kinds else None
         self.token = torch.nn.Linear(text, n_colour + n_kind)
         self.query = torch.nn.Linear(text, pointer_dim)
         self.key = torch.nn.Linear(text, pointer_dim)
@@ -61,6 +68,16 @@ class AuxHeads(torch.nn.Module):
         ``(tokens, text hidden)`` the hooks kept from the last forward pass (and forget them)."""
         return self._seen.pop("patch"), self._seen.pop("token")
 
+    def _object_kind_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """Cross-entropy of each object's kind from its patch features averaged with its mask coverage as
+        weights (``aux_object_cover``: ``(objects, all patches)``, ``aux_object_kind``: ``(objects,)``)."""
+        cover = batch.get("aux_object_cover")
+        if cover is None or cover.shape[0] == 0 or self.object_kind is None:
+            return None
+        feats = self._seen["patch"].reshape(-1, self._seen["patch"].shape[-1])
+        pooled = (cover / cover.sum(dim=1, keepdim=True).clamp(min=1e-6)) @ feats
+        return torch.nn.functional.cross_entropy(self.object_kind(pooled), batch["aux_object_kind"])
+
     def _soft_ce(
         self, logits: torch.Tensor, colour: torch.Tensor, kind: torch.Tensor, w: float
     ) -> torch.Tensor:
@@ -77,6 +94,7 @@ class AuxHeads(torch.nn.Module):
         token_weight: float,
         object_weight: float,
         position_weight: float = 0.0,
+        object_kind_weight: float = 0.0,
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """The weighted auxiliary loss of the last forward pass, and its parts (for the log)."""
         colour, kind = batch["aux_colour"], batch["aux_kind"]
@@ -87,6 +105,11 @@ class AuxHeads(torch.nn.Module):
             lp = self._soft_ce(self.patch(feats), colour, kind, object_weight)
             total = total + patch_weight * lp
             parts["aux_patch"] = float(lp.detach())
+        if object_kind_weight > 0 and self.object_kind is not None and "patch" in self._seen:
+            lo = self._object_kind_loss(batch)
+            if lo is not None:
+                total = total + object_kind_weight * lo
+                parts["aux_object_kind"] = float(lo.detach())
         pool = batch["image_token_pooling"]
         if token_weight > 0 and "token" in self._seen:
             feats = self._seen["token"]
@@ -302,6 +325,7 @@ def weighted_aux_loss(
         cfg.token_weight * ramp,
         cfg.object_weight,
         cfg.position_weight * ramp,
+        cfg.object_kind_weight * ramp,
     )
     terms = []
     if hidden_states is not None and cfg.pointer_weight > 0:

@@ -98,6 +98,21 @@ def patch_targets(
     return colour / colour.sum(dim=1, keepdim=True), kind / kind.sum(dim=1, keepdim=True)
 
 
+def object_targets(
+    n_patches: int, fractions: dict[int, torch.Tensor], objects: list[dict[str, Any]]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-object targets of the object-kind loss: ``(cover, kind)``, ``(objects, n_patches)`` float (each
+    object's share of each patch) and ``(objects,)`` int64 (0-based kind), for the objects that cover a patch."""
+    kinds = _class_names()[1]
+    seen = [
+        o for o in objects if int(o["index"]) in fractions and float(fractions[int(o["index"])].sum()) > 0
+    ]
+    cover = torch.zeros((len(seen), n_patches))
+    for row, o in enumerate(seen):
+        cover[row] = fractions[int(o["index"])]
+    return cover, torch.tensor([kinds.index(o["kind"]) for o in seen], dtype=torch.long)
+
+
 def pool_to_tokens(values: torch.Tensor, pooling: torch.Tensor) -> torch.Tensor:
     """Per-patch values ``(patches, ...)`` -> their mean over each image token's pooled patches (``pooling``:
     ``(tokens, pool)`` patch indices, -1 = padding), for the valid tokens (the connector's output rows),

@@ -23,6 +23,7 @@ import torch
 from training.aux_targets import (
     IGNORE,
     object_patch_fractions,
+    object_targets,
     patch_positions,
     patch_targets,
     pointer_targets,
@@ -78,6 +79,8 @@ class Encoded:
     order: torch.Tensor | None = None  # (image tokens, 1 + ranks): which point group each token's object gets
     token_position: torch.Tensor | None = None
     token_position_weight: torch.Tensor | None = None
+    object_cover: torch.Tensor | None = None  # (objects, patches): each visible object's share of each patch
+    object_kind: torch.Tensor | None = None  # (objects,) int64: its kind (0-based, no "no object" class)
 
 
 def digit_token_ids(tokenizer: Any) -> list[int]:
@@ -153,6 +156,9 @@ def collate(examples: list[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
     if all(e.patch_colour is not None for e in examples):
         out["aux_colour"] = torch.cat([e.patch_colour for e in examples], dim=0)  # type: ignore[misc]
         out["aux_kind"] = torch.cat([e.patch_kind for e in examples], dim=0)  # type: ignore[misc]
+        if all(e.object_cover is not None for e in examples):  # objects x all the batch's patches
+            out["aux_object_cover"] = torch.block_diag(*[e.object_cover for e in examples])  # type: ignore[misc]
+            out["aux_object_kind"] = torch.cat([e.object_kind for e in examples])  # type: ignore[misc]
         if all(e.patch_xy is not None for e in examples):
             out["aux_patch_xy"] = torch.cat([e.patch_xy for e in examples], dim=0)  # type: ignore[misc]
         if all(e.token_position is not None for e in examples):
@@ -345,6 +351,7 @@ class BatchSource(torch.utils.data.Dataset):
                 self._fractions[row_index] = fractions
             n_patches = encoded.pixel_values.shape[0] * encoded.pixel_values.shape[1]
             encoded.patch_colour, encoded.patch_kind = patch_targets(n_patches, fractions, objects)
+            encoded.object_cover, encoded.object_kind = object_targets(n_patches, fractions, objects)
             if size not in self._positions:
                 self._positions[size] = patch_positions(self.processor.image_processor, size)
             encoded.patch_xy = self._positions[size]

@@ -100,6 +100,7 @@ class AuxConfig:
     patch_weight: float = 0.0  # weight of the per-patch colour + kind loss on the ViT output (0 = off)
     token_weight: float = 0.0  # weight of the per-token colour + kind loss on the connector output (0 = off)
     position_weight: float = 0.0  # weight of the per-token (x, y) read-out on the connector output: keeps each image token's place in the picture linearly readable (0 = off)
+    object_kind_weight: float = 0.0  # weight of the per-object kind loss: each object's ViT patch features pooled by its mask coverage, then classified, so a mug's handle can decide for the whole mug (R19; 0 = off)
     object_weight: float = 5.0  # extra weight of patches / tokens that an object covers (x (1 + w * covered))
     pointer_weight: float = (
         0.0  # weight of the pointer loss: LM states at coordinate digits -> the object's tokens

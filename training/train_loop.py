@@ -152,6 +152,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             a.patch_weight,
             a.token_weight,
             a.position_weight,
+            a.object_kind_weight,
             a.pointer_weight,
             a.attention_weight,
             a.coord_weight,
@@ -165,7 +166,9 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     )  # the order head and its targets exist only when on
     if use_aux:
         torch.manual_seed(cfg.seed + 17)
-        aux = AuxHeads(model, cfg.aux.pointer_dim, cfg.aux.position_frequencies, order_ranks).to(dist.device)
+        aux = AuxHeads(
+            model, a.pointer_dim, a.position_frequencies, order_ranks, a.object_kind_weight > 0
+        ).to(dist.device)
         if cfg.aux.attention_weight > 0:
             aux.watch_attention(model, cfg.aux.attention_layers)
         groups.append(

@@ -32,10 +32,10 @@ def check_vision_only(cfg: Any) -> None:
     if not cfg.vision_only:
         return
     a = cfg.aux
-    if a.patch_weight <= 0 and a.token_weight <= 0 and a.position_weight <= 0:
+    if max(a.patch_weight, a.token_weight, a.position_weight, a.object_kind_weight) <= 0:
         raise ValueError(
             "vision_only trains the ViT and connector on the aux heads alone: set aux.patch_weight, "
-            "aux.token_weight or aux.position_weight above 0"
+            "aux.token_weight, aux.position_weight or aux.object_kind_weight above 0"
         )
     reading = [name for name in LM_READING_WEIGHTS if getattr(a, name) > 0]
     if reading:

@@ -450,3 +450,50 @@ def test_lookalike_weight_favours_questions_whose_kind_has_its_lookalike_in_the_
     assert share_of_cup([mug]) > 0.75
     assert 0.35 < share_of_cup([can]) < 0.65
     assert 0.35 < share_of_cup([hidden_mug]) < 0.65
+
+
+def test_object_kind_targets_and_loss_pool_each_objects_own_patches() -> None:
+    from molmo_ros.sim.catalogue import KINDS
+    from training.aux_heads import AuxHeads
+    from training.aux_targets import object_targets
+
+    objects = [
+        {"index": 1, "kind": "mug", "colour": "red"},
+        {"index": 2, "kind": "cup", "colour": "red"},
+        {"index": 3, "kind": "ball", "colour": "red"},  # covers no patch: no row
+    ]
+    fractions = {1: torch.tensor([1.0, 0.5, 0.0, 0.0]), 2: torch.tensor([0.0, 0.0, 0.25, 1.0])}
+    cover, kind = object_targets(4, fractions, objects)
+    assert cover.tolist() == [[1.0, 0.5, 0.0, 0.0], [0.0, 0.0, 0.25, 1.0]]
+    assert kind.tolist() == [list(KINDS).index("mug"), list(KINDS).index("cup")]
+
+    class Stub(torch.nn.Module):  # the attributes AuxHeads reads of a Molmo2 model
+        def __init__(self) -> None:
+            super().__init__()
+            vit = type("C", (), {"hidden_size": 2})()
+            self.model = torch.nn.Module()
+            self.model.vision_tower = torch.nn.Linear(1, 1)
+            self.model.vision_tower.config = vit
+            self.model.multi_modal_projector = torch.nn.Linear(1, 1)
+            self.config = type(
+                "C", (), {"text_config": type("T", (), {"hidden_size": 2})(), "image_token_id": 9}
+            )()
+
+    heads = AuxHeads(Stub(), object_kinds=True)
+    assert AuxHeads(Stub()).object_kind is None  # off: no head, older checkpoints' heads still load
+    # Two pictures of 4 patches: the second picture's cup must read its own patches (4-7), not the first's.
+    batch = {
+        "aux_object_cover": torch.block_diag(cover, cover[1:]),
+        "aux_object_kind": torch.cat([kind, kind[1:]]),
+        "aux_colour": torch.zeros(8, 3),
+        "aux_kind": torch.zeros(8, 3),
+        "image_token_pooling": torch.zeros(2, 4, dtype=torch.long),
+    }
+    feats = torch.zeros(2, 4, 2, requires_grad=True)
+    heads._seen["patch"] = feats
+    total, parts = heads.loss(batch, 0.0, 0.0, 0.0, 0.0, object_kind_weight=1.0)
+    assert "aux_object_kind" in parts and torch.isfinite(total)
+    total.backward()
+    touched = feats.grad.abs().sum(-1)
+    assert touched[0, :2].gt(0).all() and touched[0, 3].gt(0) and touched[1, 0:2].eq(0).all()
+    assert touched[1, 2:].gt(0).all()

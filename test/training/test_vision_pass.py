@@ -55,7 +55,13 @@ def test_a_vision_pass_changes_the_vit_and_connector_and_leaves_the_language_mod
 
     cfg = debug_config(
         load_config(
-            "stage2_vision.yaml", [("out_dir", str(tmp_path / "vision")), ("init_from", ""), ("threads", "1")]
+            "stage2_vision.yaml",
+            [
+                ("out_dir", str(tmp_path / "vision")),
+                ("init_from", ""),
+                ("threads", "1"),
+                ("aux.object_kind_weight", "1.0"),
+            ],
         )
     )
     summary = train(cfg)
@@ -70,7 +76,9 @@ def test_a_vision_pass_changes_the_vit_and_connector_and_leaves_the_language_mod
     )
     records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     train_records = [r for r in records if r.get("event") == "train"]
-    assert train_records and all("aux_patch" in r and "aux_token" in r for r in train_records)
+    assert train_records and all(
+        "aux_patch" in r and "aux_token" in r and "aux_object_kind" in r for r in train_records
+    )
     assert all("aux_attention" not in r and "aux_relevance" not in r for r in train_records)
     assert train_records[-1]["loss"] < train_records[0]["loss"], train_records
 
