@@ -70,9 +70,10 @@ class AuxHeads(torch.nn.Module):
 
     def _object_kind_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
         """Cross-entropy of each object's kind from its patch features averaged with its mask coverage as
-        weights (``aux_object_cover``: ``(objects, all patches)``, ``aux_object_kind``: ``(objects,)``)."""
+        weights (``aux_object_cover``: ``(objects, all patches)``, ``aux_object_kind``: ``(objects,)``); None
+        when the batch has no objects. Called by :meth:`loss` only when the head exists."""
         cover = batch.get("aux_object_cover")
-        if cover is None or cover.shape[0] == 0 or self.object_kind is None:
+        if cover is None or cover.shape[0] == 0:
             return None
         feats = self._seen["patch"].reshape(-1, self._seen["patch"].shape[-1])
         pooled = (cover / cover.sum(dim=1, keepdim=True).clamp(min=1e-6)) @ feats

@@ -241,6 +241,7 @@ class BatchSource(torch.utils.data.Dataset):
             (:func:`pointer_targets`).
         order_ranks: > 0: with ``aux_targets``, also each image token's point group
             (:func:`relevance_targets` with ``ranks``).
+        object_kinds: with ``aux_targets``, also each object's patch cover and kind (:func:`object_targets`).
     """
 
     def __init__(
@@ -260,6 +261,7 @@ class BatchSource(torch.utils.data.Dataset):
         picture_cache_rows: int = 0,
         next_object: bool = False,
         order_ranks: int = 0,
+        object_kinds: bool = False,
     ) -> None:
         self.rows, self.processor = rows, processor
         self.batch_size, self.max_turns, self.max_len = batch_size, max_turns, max_len
@@ -278,6 +280,7 @@ class BatchSource(torch.utils.data.Dataset):
         self.digit_ids = set(digit_token_ids(tokenizer))
         self.coordinate_ids = set(coordinate_token_ids(tokenizer))
         self.position_frequencies = position_frequencies
+        self.object_kinds = object_kinds
         self.style_weights = dict(style_weights or {})
         self.next_object, self.order_ranks = next_object, order_ranks
         self.pad_id = int(processor.tokenizer.pad_token_id)
@@ -351,7 +354,8 @@ class BatchSource(torch.utils.data.Dataset):
                 self._fractions[row_index] = fractions
             n_patches = encoded.pixel_values.shape[0] * encoded.pixel_values.shape[1]
             encoded.patch_colour, encoded.patch_kind = patch_targets(n_patches, fractions, objects)
-            encoded.object_cover, encoded.object_kind = object_targets(n_patches, fractions, objects)
+            if self.object_kinds:
+                encoded.object_cover, encoded.object_kind = object_targets(n_patches, fractions, objects)
             if size not in self._positions:
                 self._positions[size] = patch_positions(self.processor.image_processor, size)
             encoded.patch_xy = self._positions[size]

@@ -92,7 +92,7 @@ def kind_accuracy(
     _, eval_rows = split_rows(sets, cfg.data.eval_fraction)
     if not len(eval_rows):
         raise ValueError(
-            f"{cfg.data.train} leaves no held-out rows (data.eval_fraction {cfg.data.eval_fraction})"
+            f"{', '.join(paths)} leave no held-out rows (data.eval_fraction {cfg.data.eval_fraction})"
         )
     source = BatchSource(
         eval_rows,

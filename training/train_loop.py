@@ -199,6 +199,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         picture_cache_rows=cfg.data.picture_cache_rows,
         next_object=cfg.aux.attention_next,
         order_ranks=order_ranks,
+        object_kinds=a.object_kind_weight > 0,
     )
     eval_source = BatchSource(
         eval_rows, processor, cfg.data.batch_size, cfg.data.max_turns, cfg.data.max_seq_len, cfg.seed + 1
