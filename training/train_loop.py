@@ -296,11 +296,10 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             for name in aux_parts:
                 window_aux.setdefault(name, []).append(aux_parts[name])
         total.backward()
-        synced_by_hand = [
-            *(aux.parameters() if aux is not None else ()),
-            *(model.parameters() if cfg.vision_only else ()),
-        ]
-        all_reduce_grads(synced_by_hand, dist.world_size)
+        if aux is not None:
+            all_reduce_grads(aux.parameters(), dist.world_size, fill_missing=True)
+        if cfg.vision_only:
+            all_reduce_grads(model.parameters(), dist.world_size)
         norms = grad_norms(wrapped) if (step + 1) % cfg.log_every == 0 else {}
         if o.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(wrapped.parameters(), o.grad_clip)

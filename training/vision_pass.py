@@ -53,12 +53,20 @@ def image_features(model: Any, batch: dict[str, torch.Tensor]) -> None:
     model.model.get_image_features(batch["pixel_values"], batch["image_token_pooling"], batch["image_grids"])
 
 
-def all_reduce_grads(params: Iterable[torch.nn.Parameter], world_size: int) -> None:
+def all_reduce_grads(
+    params: Iterable[torch.nn.Parameter], world_size: int, fill_missing: bool = False
+) -> None:
     """Average the gradients of ``params`` over the processes, for parameters whose backward did not go
-    through DistributedDataParallel (the auxiliary heads; everything in a vision-only pass)."""
+    through DistributedDataParallel (the auxiliary heads; everything in a vision-only pass).
+
+    fill_missing: a parameter with no gradient gets zeros and takes part; without it, it is skipped. Set it
+    where one process's batch can leave a head unused while another's does not (an object-kind head on a batch
+    with no visible object): every process must make the same collective calls, or they pair up wrongly."""
     if world_size <= 1:
         return
     for param in params:
+        if param.grad is None and fill_missing:
+            param.grad = torch.zeros_like(param)
         if param.grad is not None:
             torch.distributed.all_reduce(param.grad)
             param.grad /= world_size

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -100,3 +101,34 @@ def test_the_kind_tally_reads_covered_rows_and_object_kinds_only() -> None:
     logits[0, n_colour + 1] = logits[1, n_colour + 1] = logits[2, n_colour + 2] = 1.0
     assert tally_kinds(logits, kind, n_colour, min_cover=0.5) == {1: (1, 1), 2: (0, 1)}
     assert tally_kinds(logits, kind, n_colour, min_cover=0.3) == {1: (1, 1), 2: (1, 2)}
+
+
+_REDUCE_ON_TWO_PROCESSES = """
+import sys, torch
+from training.vision_pass import all_reduce_grads
+torch.distributed.init_process_group("gloo")
+rank = torch.distributed.get_rank()
+head, untouched = torch.nn.Parameter(torch.zeros(3)), torch.nn.Parameter(torch.zeros(2))
+if rank == 0:  # rank 0's batch gave the head a gradient, rank 1's left it unused
+    head.grad = torch.tensor([2.0, 4.0, 6.0])
+all_reduce_grads([head], 2, fill_missing=True)
+all_reduce_grads([untouched], 2)  # no gradient on either process: skipped on both
+torch.save({"head": head.grad, "untouched": untouched.grad}, f"{sys.argv[1]}/rank{rank}.pt")
+torch.distributed.destroy_process_group()
+"""
+
+
+def test_a_head_one_process_left_unused_is_averaged_with_zeros_on_both(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    script = tmp_path / "reduce.py"
+    script.write_text(_REDUCE_ON_TWO_PROCESSES)
+    run = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"}
+    subprocess.run([*run, str(script), str(tmp_path)], check=True, timeout=120, env=env, cwd=root)
+    for rank in (0, 1):
+        got = torch.load(tmp_path / f"rank{rank}.pt")
+        assert torch.equal(got["head"], torch.tensor([1.0, 2.0, 3.0]))
+        assert got["untouched"] is None
