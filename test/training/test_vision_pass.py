@@ -83,8 +83,10 @@ def test_a_vision_pass_changes_the_vit_and_connector_and_leaves_the_language_mod
     assert all("aux_attention" not in r and "aux_relevance" not in r for r in train_records)
     assert train_records[-1]["loss"] < train_records[0]["loss"], train_records
 
+    # the data the run read: the debug set, or the rendered training set where one exists (training.debug);
     # the debug pictures are tiny: a tenth of a patch is what an object covers there
-    probe = kind_accuracy(latest_checkpoint(out), 2, 0.1, [str(out / "debug_data" / "mixture")])
+    data = next(r["data"] for r in records if r.get("event") == "start")
+    probe = kind_accuracy(latest_checkpoint(out), 2, 0.1, [data])
     assert sum(probe["seen"]["patch"].values()) > 0 and sum(probe["seen"]["token"].values()) > 0
     assert set(probe["patch"]) == set(probe["seen"]["patch"]) <= set(KINDS)
     assert all(0.0 <= v <= 1.0 for level in ("patch", "token") for v in probe[level].values())
