@@ -57,6 +57,13 @@ class AuxHeads(torch.nn.Module):
             inner.multi_modal_projector.register_forward_hook(self._keep("token")),
         ]
 
+    @classmethod
+    def for_config(cls, model: Any, cfg: Any) -> AuxHeads:
+        """The heads a run with these aux settings (:class:`training.config.AuxConfig`) trains and its
+        checkpoints hold: the order and object-kind heads only when their losses are on."""
+        order_ranks = cfg.order_ranks if cfg.order_weight > 0 else 0
+        return cls(model, cfg.pointer_dim, cfg.position_frequencies, order_ranks, cfg.object_kind_weight > 0)
+
     def _keep(self, name: str) -> Any:
         def hook(module: Any, args: Any, output: Any) -> None:
             self._seen[name] = output.last_hidden_state

@@ -84,8 +84,7 @@ def kind_accuracy(
     model = Molmo2ForConditionalGeneration.from_pretrained(checkpoint, dtype=torch.float32).eval()
     processor = AutoProcessor.from_pretrained(checkpoint)
     a = cfg.aux
-    order_ranks = a.order_ranks if a.order_weight > 0 else 0
-    heads = AuxHeads(model, a.pointer_dim, a.position_frequencies, order_ranks, a.object_kind_weight > 0)
+    heads = AuxHeads.for_config(model, a)
     heads.load_state_dict(state["aux_heads"])
     paths = data or (cfg.data.train, *cfg.data.more_train)
     sets = [load_rows(p, cfg.data.format) for p in paths]

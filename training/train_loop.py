@@ -166,9 +166,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     )  # the order head and its targets exist only when on
     if use_aux:
         torch.manual_seed(cfg.seed + 17)
-        aux = AuxHeads(
-            model, a.pointer_dim, a.position_frequencies, order_ranks, a.object_kind_weight > 0
-        ).to(dist.device)
+        aux = AuxHeads.for_config(model, a).to(dist.device)
         if cfg.aux.attention_weight > 0:
             aux.watch_attention(model, cfg.aux.attention_layers)
         groups.append(
