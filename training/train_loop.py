@@ -52,6 +52,7 @@ from training.debug import debug_config, debug_data
 from training.distributed import Dist, full_state_dict, wrap
 from training.metrics import answer_loss, evaluate_losses, grad_norms, plot_curves, to_device
 from training.model import build_new_checkpoint, count_parameters, learning_rate_schedule, parameter_groups
+from training.shared_crops import share_identical_crops
 from training.vision_pass import all_reduce_grads, check_vision_only, image_features
 
 __all__ = ["cli_main", "debug_config", "train"]
@@ -138,6 +139,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
 
     start_dir, init_report = _prepare_model(cfg, train_rows, dist, out)
     model = Molmo2ForConditionalGeneration.from_pretrained(start_dir, dtype=torch.float32).to(dist.device)
+    share_identical_crops(model.model.vision_tower)
     processor = AutoProcessor.from_pretrained(start_dir)
     model.train()
     counts = count_parameters(model)
