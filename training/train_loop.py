@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from molmo_ros.models.shared_crops import share_identical_crops
 from training.aux_heads import AuxHeads, weighted_aux_loss
 from training.batching import BatchSource, digit_token_ids
 from training.checkpoint import (
@@ -52,7 +53,6 @@ from training.debug import debug_config, debug_data
 from training.distributed import Dist, full_state_dict, wrap
 from training.metrics import answer_loss, evaluate_losses, grad_norms, plot_curves, to_device
 from training.model import build_new_checkpoint, count_parameters, learning_rate_schedule, parameter_groups
-from training.shared_crops import share_identical_crops
 from training.vision_pass import all_reduce_grads, check_vision_only, image_features
 
 __all__ = ["cli_main", "debug_config", "train"]

@@ -267,6 +267,8 @@ class TransformersPointModel(PointModel):
     def _load_model(self, source: str, torch_dtype: Any, attn: str, common: dict[str, Any]) -> Any:
         from transformers import AutoModelForCausalLM, AutoModelForImageTextToText
 
+        from molmo_ros.models.shared_crops import share_identical_crops
+
         cls = AutoModelForImageTextToText if self._kind == "molmo2" else AutoModelForCausalLM
         kwargs: dict[str, Any] = dict(common, dtype=torch_dtype, attn_implementation=attn)
         if self._choice.device != "cpu":
@@ -278,6 +280,9 @@ class TransformersPointModel(PointModel):
         model = cls.from_pretrained(source, **kwargs)
         if self._choice.device == "cpu":
             model = model.to(self._choice.device)
+        tower = getattr(getattr(model, "model", None), "vision_tower", None)
+        if self._kind == "molmo2" and tower is not None:
+            share_identical_crops(tower)  # the tiny checkpoint's two views of a picture are the same pixels
         return model.eval()
 
     def _load_reason(self, exc: BaseException, what: str) -> str:

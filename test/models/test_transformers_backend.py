@@ -100,6 +100,31 @@ def test_describe_says_what_runs_where(tiny_model: TransformersPointModel) -> No
     json.dumps(info)  # loggable as is
 
 
+def _tower_rows(backend: TransformersPointModel, image: np.ndarray) -> list[int]:
+    """The crops the vision tower's first layer computed, per forward, for one point query."""
+    rows: list[int] = []
+    layer = backend.model.model.vision_tower.layers[0]
+    handle = layer.register_forward_hook(lambda module, args, out: rows.append(out.shape[0]))
+    try:
+        backend.generate(image, RED)
+    finally:
+        handle.remove()
+    return rows
+
+
+def test_the_vision_tower_computes_each_distinct_crop_once(
+    tiny_model: TransformersPointModel, scene_image
+) -> None:
+    # The shipped checkpoint (max_crops 1): its two views of a picture are the same pixels, computed once
+    # (molmo_ros/models/shared_crops.py); the test checkpoint's five crops all differ and all run.
+    shipped = TransformersPointModel(bundled_model_dir(), device="cpu", max_new_tokens=4)
+    try:
+        assert _tower_rows(shipped, scene_image) == [1]
+    finally:
+        shipped.close()
+    assert _tower_rows(tiny_model, scene_image) == [5]
+
+
 def test_close_frees_the_model_and_refuses_later_calls(tiny_ckpt: Path, scene_image) -> None:
     model = TransformersPointModel(tiny_ckpt, device="cpu", max_new_tokens=4)
     model.close()

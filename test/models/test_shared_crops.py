@@ -1,5 +1,5 @@
-"""training.shared_crops: the vision tower computed once per distinct crop gives the full pass's outputs and
-gradients (training/README.md, "R21")."""
+"""molmo_ros.models.shared_crops (training and the transformers backend): the vision tower computed once per
+distinct crop gives the full pass's outputs and gradients (training/README.md, "R21")."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from molmo_ros.models.shared_crops import repeated_crops, share_identical_crops
 from training.molmo2 import tiny_checkpoint
-from training.shared_crops import repeated_crops, share_identical_crops
 
 
 def _model_and_inputs(tmp_path, max_crops: int = 1):  # type: ignore[no-untyped-def]

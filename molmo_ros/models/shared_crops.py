@@ -6,7 +6,9 @@ whole picture resized to the same ``crop_size`` square (``image_processing_molmo
 margins = ``crop_size``). The ViT then computes every picture twice. Both views stay in the model's input, as
 the Molmo2 format has them, and the language model still reads both token blocks; only the duplicate ViT pass
 is skipped: a crop equal to the one before it takes that crop's outputs. The outputs, and the gradients (the
-copies' gradients add up on the one computed crop), are those of the full pass (``test/training/test_shared_crops.py``).
+copies' gradients add up on the one computed crop), are those of the full pass (``test/models/test_shared_crops.py``).
+Training and the transformers backend both use it; for a checkpoint whose crops all differ (``max_crops`` > 1, a
+real Molmo2) nothing changes but one comparison of the crops' pixels.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ def share_identical_crops(vision_tower: torch.nn.Module) -> None:
     The instance's ``forward`` is replaced (its class, parameters and state dict are unchanged, and hooks on the
     module still see the full output, one row per crop).
     """
+    if getattr(vision_tower, "_shares_identical_crops", False):
+        return
     inner = vision_tower.forward
 
     def forward(pixel_values: torch.Tensor, **kwargs: Any) -> Any:
@@ -54,3 +58,4 @@ def share_identical_crops(vision_tower: torch.nn.Module) -> None:
         return out
 
     vision_tower.forward = forward
+    vision_tower._shares_identical_crops = True
