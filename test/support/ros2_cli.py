@@ -3,6 +3,7 @@ else ``../shared/ros2-cli`` installed once into the test cache (about 80 s the f
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -24,8 +25,9 @@ def ros2_environment() -> dict[str, str] | None:
         return dict(os.environ)
     if not (SHARED / "install.sh").is_file():
         return None
-    prefix = cache_dir() / "ros2-cli"
     python = ROOT / ".venv" / "bin" / "python"
+    # Per interpreter: the installed `ros2` script's shebang names it, so another checkout's cache would not run.
+    prefix = cache_dir() / f"ros2-cli-{hashlib.sha256(str(python).encode()).hexdigest()[:12]}"
     subprocess.run(
         [str(SHARED / "install.sh"), str(prefix), str(python)], check=True, capture_output=True, timeout=900
     )
