@@ -38,7 +38,8 @@ def test_a_loss_that_reads_the_language_model_is_refused(weight: str) -> None:
 
 def test_a_vision_pass_with_no_vision_loss_or_under_fsdp_is_refused() -> None:
     cfg = load_config("stage2_vision.yaml")
-    silent = replace(cfg, aux=replace(cfg.aux, patch_weight=0.0, token_weight=0.0, position_weight=0.0))
+    no_vision_loss = dict(patch_weight=0.0, token_weight=0.0, position_weight=0.0, object_kind_weight=0.0)
+    silent = replace(cfg, aux=replace(cfg.aux, **no_vision_loss))
     with pytest.raises(ValueError, match=r"set aux\.patch_weight"):
         check_vision_only(silent)
     with pytest.raises(ValueError, match="use parallel: ddp"):
