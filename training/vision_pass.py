@@ -14,7 +14,16 @@ from typing import Any
 
 import torch
 
-__all__ = ["LM_READING_WEIGHTS", "all_reduce_grads", "check_vision_only", "image_features"]
+__all__ = [
+    "LM_READING_WEIGHTS",
+    "VISION_LOSS_WEIGHTS",
+    "all_reduce_grads",
+    "check_vision_only",
+    "image_features",
+]
+
+#: Auxiliary losses on the ViT and connector alone: a vision-only pass trains on these.
+VISION_LOSS_WEIGHTS = ("patch_weight", "token_weight", "position_weight", "object_kind_weight")
 
 #: Auxiliary losses that read the language model's states: they have nothing to read in a vision-only pass.
 LM_READING_WEIGHTS = (
@@ -32,10 +41,11 @@ def check_vision_only(cfg: Any) -> None:
     if not cfg.vision_only:
         return
     a = cfg.aux
-    if max(a.patch_weight, a.token_weight, a.position_weight, a.object_kind_weight) <= 0:
+    if max(getattr(a, name) for name in VISION_LOSS_WEIGHTS) <= 0:
+        *first, last = (f"aux.{name}" for name in VISION_LOSS_WEIGHTS)
         raise ValueError(
-            "vision_only trains the ViT and connector on the aux heads alone: set aux.patch_weight, "
-            "aux.token_weight, aux.position_weight or aux.object_kind_weight above 0"
+            "vision_only trains the ViT and connector on the aux heads alone: "
+            f"set {', '.join(first)} or {last} above 0"
         )
     reading = [name for name in LM_READING_WEIGHTS if getattr(a, name) > 0]
     if reading:

@@ -16,7 +16,7 @@ from training.checkpoint import latest_checkpoint
 from training.config import load_config
 from training.debug import debug_config
 from training.kind_probe import kind_accuracy, tally_kinds
-from training.vision_pass import LM_READING_WEIGHTS, check_vision_only
+from training.vision_pass import LM_READING_WEIGHTS, VISION_LOSS_WEIGHTS, check_vision_only
 
 
 def test_the_committed_vision_pass_reads_no_language_model_state() -> None:
@@ -38,8 +38,7 @@ def test_a_loss_that_reads_the_language_model_is_refused(weight: str) -> None:
 
 def test_a_vision_pass_with_no_vision_loss_or_under_fsdp_is_refused() -> None:
     cfg = load_config("stage2_vision.yaml")
-    no_vision_loss = dict(patch_weight=0.0, token_weight=0.0, position_weight=0.0, object_kind_weight=0.0)
-    silent = replace(cfg, aux=replace(cfg.aux, **no_vision_loss))
+    silent = replace(cfg, aux=replace(cfg.aux, **dict.fromkeys(VISION_LOSS_WEIGHTS, 0.0)))
     with pytest.raises(ValueError, match=r"set aux\.patch_weight"):
         check_vision_only(silent)
     with pytest.raises(ValueError, match="use parallel: ddp"):
