@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import random
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,27 +29,12 @@ from training.aux_targets import (
     relevance_targets,
     token_position_targets,
 )
-from training.coords import coordinate_token_ids, point_groups
-from training.data.tasks import ABSENT_ANSWER, plural
+from training.coords import coordinate_token_ids
+from training.draw_weights import weighted_order
 from training.molmo2 import EOS_TOKEN
 from training.pictures import Picture, PictureCache, picture_of, pixels, prompt_inputs
 
 __all__ = ["BatchSource", "Encoded", "collate", "encode_example", "global_indices"]
-
-#: Kinds the model confuses most (R13: cup -> mug 33 and mug -> cup 29 of its 127 wrong points, and 39 of the
-#: 59 surplus points of its counting answers), which differ by one part (the mug's handle).
-LOOKALIKE_KINDS = {"cup": "mug", "mug": "cup"}
-
-
-def asked_kind(prompt: str) -> str | None:
-    """The catalogue kind a question names (``"Count the mugs."`` -> ``"mug"``), or None."""
-    from molmo_ros.sim.catalogue import KINDS
-
-    names = {plural(k): k for k in KINDS} | {k: k for k in KINDS}
-    for word in re.findall(r"[a-z]+", prompt.lower()):
-        if word in names:
-            return names[word]
-    return None
 
 
 @dataclass
@@ -234,7 +218,7 @@ class BatchSource(torch.utils.data.Dataset):
             for every ``qa_*`` style, ``<style>:none`` for that style's questions answered "There are none.",
             ``<style>:several`` for those whose answer has two or more point groups; ``lookalike``
             multiplies the weight of a question naming a kind whose look-alike is in the picture,
-            :data:`LOOKALIKE_KINDS`): the turns of an example are drawn without replacement with these weights.
+            :func:`training.draw_weights.question_weight`): the turns of an example are drawn without replacement with these weights.
         picture_cache_rows: rows whose processed picture is kept (:class:`training.pictures.PictureCache`;
             ~0.3 MB each at 224 px; 0 = none).
         next_object: the pointer targets also guide the positions that decide whether a point group follows
@@ -285,32 +269,6 @@ class BatchSource(torch.utils.data.Dataset):
         self.next_object, self.order_ranks = next_object, order_ranks
         self.pad_id = int(processor.tokenizer.pad_token_id)
 
-    def _weight(
-        self, style: str, answer: str = "", prompt: str = "", kinds: frozenset[str] = frozenset()
-    ) -> float:
-        """The draw weight of one question; ``kinds``: the kinds visible in its picture."""
-        base = self._base_weight(style, answer)
-        asked = asked_kind(prompt)
-        if asked in LOOKALIKE_KINDS and LOOKALIKE_KINDS[asked] in kinds:
-            return base * float(self.style_weights.get("lookalike", 1.0))
-        return base
-
-    def _base_weight(self, style: str, answer: str) -> float:
-        if answer == ABSENT_ANSWER and f"{style}:none" in self.style_weights:
-            return float(self.style_weights[f"{style}:none"])
-        if f"{style}:several" in self.style_weights and point_groups(answer) >= 2:
-            return float(self.style_weights[f"{style}:several"])
-        if style in self.style_weights:
-            return float(self.style_weights[style])
-        if style.startswith("qa_"):
-            return float(self.style_weights.get("qa", 1.0))
-        return 1.0
-
-    @staticmethod
-    def _visible_kinds(row: dict[str, Any]) -> frozenset[str]:
-        objects = json.loads(row["objects"]) if row.get("objects") else []
-        return frozenset(o["kind"] for o in objects if o.get("visible", True) and o.get("pixels", 1) > 0)
-
     def _column(self, row_index: int, name: str) -> Any:
         """One column of one row, decoding no other picture."""
         if not hasattr(self.rows, "select_columns"):
@@ -331,15 +289,7 @@ class BatchSource(torch.utils.data.Dataset):
         if not turns:
             return None
         rng = random.Random(self.seed * 7919 + sample)
-        if self.style_weights:
-            # Weighted order without replacement: sort by u ** (1 / w) (Efraimidis and Spirakis).
-            kinds = self._visible_kinds(row) if "lookalike" in self.style_weights else frozenset()
-            keys = [
-                rng.random() ** (1.0 / max(self._weight(style, a, q, kinds), 1e-9)) for q, a, style in turns
-            ]
-            turns = [t for _, t in sorted(zip(keys, turns, strict=True), key=lambda kt: -kt[0])]
-        else:
-            rng.shuffle(turns)
+        turns = weighted_order(turns, rng, self.style_weights, row.get("objects"))
         turns = turns[: rng.randint(1, min(self.max_turns, len(turns)))]
         picture = self.pictures.get(row_index, lambda: self._column(row_index, "image").convert("RGB"))
         qa = [(q, a) for q, a, _ in turns]

@@ -423,7 +423,8 @@ def test_several_weight_favours_answers_with_two_or_more_points(coord_processor)
 def test_lookalike_weight_favours_questions_whose_kind_has_its_lookalike_in_the_picture(
     coord_processor,
 ) -> None:
-    from training.batching import BatchSource, asked_kind
+    from training.batching import BatchSource
+    from training.draw_weights import asked_kind
 
     assert asked_kind("Count the mugs.") == "mug"
     assert (
