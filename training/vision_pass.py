@@ -74,9 +74,16 @@ def all_reduce_grads(
     with no visible object): every process must make the same collective calls, or they pair up wrongly."""
     if world_size <= 1:
         return
+    grads: dict[tuple[torch.dtype, torch.device], list[torch.Tensor]] = {}
     for param in params:
         if param.grad is None and fill_missing:
             param.grad = torch.zeros_like(param)
         if param.grad is not None:
-            torch.distributed.all_reduce(param.grad)
-            param.grad /= world_size
+            grads.setdefault((param.grad.dtype, param.grad.device), []).append(param.grad)
+    # One collective per dtype and device, not one per tensor: each call is a round trip between processes.
+    for group in grads.values():
+        flat = torch.cat([g.reshape(-1) for g in group])
+        torch.distributed.all_reduce(flat)
+        flat /= world_size
+        for grad, averaged in zip(group, flat.split([g.numel() for g in group]), strict=True):
+            grad.copy_(averaged.view_as(grad))

@@ -111,11 +111,14 @@ from training.vision_pass import all_reduce_grads
 torch.distributed.init_process_group("gloo")
 rank = torch.distributed.get_rank()
 head, untouched = torch.nn.Parameter(torch.zeros(3)), torch.nn.Parameter(torch.zeros(2))
+weight = torch.nn.Parameter(torch.zeros(2, 2))
+weight.grad = torch.tensor([[1.0, 2.0], [3.0, 4.0]]) * (rank + 1)  # both processes: (1 + 2) / 2 of it
 if rank == 0:  # rank 0's batch gave the head a gradient, rank 1's left it unused
     head.grad = torch.tensor([2.0, 4.0, 6.0])
-all_reduce_grads([head], 2, fill_missing=True)
+all_reduce_grads([head, weight], 2, fill_missing=True)
 all_reduce_grads([untouched], 2)  # no gradient on either process: skipped on both
-torch.save({"head": head.grad, "untouched": untouched.grad}, f"{sys.argv[1]}/rank{rank}.pt")
+saved = {"head": head.grad, "weight": weight.grad, "untouched": untouched.grad}
+torch.save(saved, f"{sys.argv[1]}/rank{rank}.pt")
 torch.distributed.destroy_process_group()
 """
 
@@ -133,4 +136,5 @@ def test_a_head_one_process_left_unused_is_averaged_with_zeros_on_both(tmp_path)
     for rank in (0, 1):
         got = torch.load(tmp_path / f"rank{rank}.pt")
         assert torch.equal(got["head"], torch.tensor([1.0, 2.0, 3.0]))
+        assert torch.equal(got["weight"], torch.tensor([[1.5, 3.0], [4.5, 6.0]]))
         assert got["untouched"] is None
