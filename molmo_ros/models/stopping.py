@@ -4,7 +4,8 @@ A Molmo point answer is ``<points alt="red cup" coords="1 1 396 555">red cup</po
 has closed (``">``, after every attribute, in either attribute order) every coordinate is known, and the rest
 repeats the alt text and closes the tag. The backend applies it to Molmo2 checkpoints only (Molmo v1's remote
 ``generate_from_batch`` is left as it is). Measured on the bundled checkpoint (2 cores, 1 thread): that rest is 6
-of an answer's 23 decoding steps, 92 -> 72 ms of ``generate``. Greedy decoding writes the same tokens up to that point, so the points are those of the whole
+of an answer's 23 decoding steps, 92 -> 72 ms of ``generate``. The backend's prompt-lookup decoding
+(:mod:`molmo_ros.models.lookup_decoding`) stops on the same tokens (:attr:`PointsEndCriterion.token_ids`). Greedy decoding writes the same tokens up to that point, so the points are those of the whole
 answer; :func:`molmo_ros.pointing.parse_points` reads a tag that never closes (its ``alt`` gives the label).
 
 transformers' own ``stop_strings`` does the same for any text, but checks every step against the text's
@@ -41,6 +42,7 @@ class PointsEndCriterion(StoppingCriteria):
     """
 
     def __init__(self, token_ids: list[int]) -> None:
+        self.token_ids = frozenset(token_ids)
         self._ids = torch.tensor(token_ids, dtype=torch.long)
 
     def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:

@@ -39,6 +39,7 @@ __all__ = [
     "TransformersPointModel",
     "bundled_model_dir",
     "default_model_path",
+    "molmo2_inputs",
     "resolve_device",
 ]
 
@@ -53,6 +54,17 @@ _MOLMO_V1_HUB = re.compile(r"^allenai/(?:Molmo|MolmoE)-(?!2)", re.IGNORECASE)
 def bundled_model_dir() -> Path:
     """Where the package's own checkpoint lives: ``molmo_ros/checkpoints/molmo2-tiny-sim``."""
     return Path(__file__).resolve().parent.parent / "checkpoints" / BUNDLED_MODEL_NAME
+
+
+def molmo2_inputs(processor: Any, picture: Any, prompt: str) -> Any:
+    """A Molmo2 processor's model inputs (``BatchFeature`` of tensors, batch of one) for one user turn: the
+    ``picture`` (PIL) and the ``prompt``, through the checkpoint's chat template, ready for the answer."""
+    messages = [
+        {"role": "user", "content": [{"type": "image", "image": picture}, {"type": "text", "text": prompt}]}
+    ]
+    return processor.apply_chat_template(
+        messages, add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt"
+    )
 
 
 def default_model_path() -> Path:
@@ -324,21 +336,11 @@ class TransformersPointModel(PointModel):
             torch.cuda.synchronize(self._choice.device)
 
     def _generate_molmo2(self, image: np.ndarray, prompt: str, stop_after_points: bool) -> RawAnswer:
+        import torch
         from PIL import Image
 
         start = time.perf_counter()
-        messages = [
-            {
-                "role": "user",
-                "content": [
-                    {"type": "image", "image": Image.fromarray(np.ascontiguousarray(image))},
-                    {"type": "text", "text": prompt},
-                ],
-            }
-        ]
-        inputs = self._processor.apply_chat_template(
-            messages, add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt"
-        )
+        inputs = molmo2_inputs(self._processor, Image.fromarray(np.ascontiguousarray(image)), prompt)
         # Floating tensors (pixels) take the model's dtype; index tensors keep theirs.
         inputs = inputs.to(device=self._choice.device, dtype=self._model.dtype)
         self._sync()
@@ -350,10 +352,25 @@ class TransformersPointModel(PointModel):
             from molmo_ros.models.stopping import stop_after_points_criteria
 
             self._points_end = stop_after_points_criteria(self._processor.tokenizer)  # once per tokenizer
-        stop = {"stopping_criteria": self._points_end} if stop_after_points else {}
-        output = self._model.generate(
-            **inputs, max_new_tokens=self.max_new_tokens, do_sample=False, num_beams=1, use_cache=True, **stop
-        )
+        from molmo_ros.models import lookup_decoding as lookup
+
+        if lookup.plain_greedy(self._model.generation_config):  # the same tokens as generate, fewer passes
+            stops = lookup.eos_ids(self._model.generation_config)
+            if stop_after_points:
+                stops |= self._points_end[0].token_ids
+            refs = lookup.reference_ids(self._processor.tokenizer, prompt)
+            new, _ = lookup.lookup_greedy(self._model, inputs, refs, self.max_new_tokens, stops)
+            output = torch.cat([inputs["input_ids"], inputs["input_ids"].new_tensor([new])], dim=1)
+        else:
+            stop = {"stopping_criteria": self._points_end} if stop_after_points else {}
+            output = self._model.generate(
+                **inputs,
+                max_new_tokens=self.max_new_tokens,
+                do_sample=False,
+                num_beams=1,
+                use_cache=True,
+                **stop,
+            )
         return self._answer(output, prompt_len, self._processor.decode, preprocess_ms, start)
 
     def _generate_molmo1(self, image: np.ndarray, prompt: str) -> RawAnswer:

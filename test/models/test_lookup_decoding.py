@@ -1,0 +1,85 @@
+"""molmo_ros.models.lookup_decoding: guessed tokens checked a pass at a time give the tokens of plain greedy
+``generate``, in fewer forward passes; a checkpoint whose generation settings change the scores keeps
+``generate``."""
+
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+from transformers import StoppingCriteriaList
+
+from molmo_ros.models import lookup_decoding
+from molmo_ros.models.lookup_decoding import draft, eos_ids, lookup_greedy, plain_greedy, reference_ids
+from molmo_ros.models.stopping import PointsEndCriterion, tag_end_token_ids
+from molmo_ros.models.transformers_backend import TransformersPointModel, bundled_model_dir, molmo2_inputs
+from molmo_ros.pointing import count_prompt, point_prompt
+
+PROMPTS = [
+    point_prompt("red block"),
+    point_prompt("blue ball"),
+    point_prompt("green mug"),
+    point_prompt("all the blocks"),
+    count_prompt("blocks"),
+    count_prompt("balls"),
+]
+
+
+def test_a_guess_is_what_followed_the_last_tokens_in_the_first_reference_holding_them() -> None:
+    refs = [[1, 2, 3, 4, 5], [7, 3, 9, 9], [3, 8]]
+    assert draft([0, 2, 3], refs, 8) == [4, 5]  # the last two, (2, 3), in the first reference
+    assert draft([0, 7, 3], refs, 1) == [9]  # (7, 3) in the second; at most max_tokens
+    assert draft([6, 8], refs, 8) == []  # 8 ends its reference: nothing follows it
+    assert draft([5, 3], refs, 8) == [4, 5]  # (5, 3) nowhere: the last one, 3, first in the first reference
+    assert draft([], refs, 8) == [] and draft([42], refs, 8) == []
+
+
+def test_only_plain_argmax_settings_take_the_lookup_path() -> None:
+    from transformers import GenerationConfig
+
+    assert plain_greedy(GenerationConfig(eos_token_id=[2, 0]))
+    assert not plain_greedy(GenerationConfig(repetition_penalty=1.2))
+    assert not plain_greedy(GenerationConfig(suppress_tokens=[5]))
+    assert eos_ids(GenerationConfig(eos_token_id=[2, 0])) == {0, 2} and eos_ids(GenerationConfig()) == set()
+
+
+@pytest.fixture(scope="module")
+def shipped() -> TransformersPointModel:
+    backend = TransformersPointModel(bundled_model_dir(), device="cpu", max_new_tokens=64)
+    yield backend
+    backend.close()
+
+
+def test_the_answers_are_the_tokens_generate_writes_in_fewer_passes(shipped, scene_image) -> None:
+    model, processor = shipped._model, shipped._processor
+    tag_end = set(tag_end_token_ids(processor.tokenizer))
+    tokens = passes = 0
+    for prompt in PROMPTS:
+        inputs = molmo2_inputs(processor, Image.fromarray(scene_image), prompt)
+        start = inputs["input_ids"].shape[1]
+        for stops in (eos_ids(model.generation_config), eos_ids(model.generation_config) | tag_end):
+            criteria = StoppingCriteriaList([PointsEndCriterion(sorted(stops))])
+            expected = model.generate(
+                **inputs, max_new_tokens=64, do_sample=False, num_beams=1, stopping_criteria=criteria
+            )[0, start:].tolist()
+            got, n = lookup_greedy(model, dict(inputs), reference_ids(processor.tokenizer, prompt), 64, stops)
+            assert got == expected, (prompt, processor.decode(got), processor.decode(expected))
+            if 'coords="' in processor.decode(
+                got
+            ):  # an answer in the point format (this picture is no scene)
+                tokens, passes = tokens + len(got), passes + n
+    assert tokens > 0 and passes < 0.7 * tokens, (passes, tokens)
+
+
+def test_the_backend_answers_through_generate_when_the_settings_change_the_scores(
+    shipped, scene_image, monkeypatch
+) -> None:
+    plain = shipped.generate(scene_image, PROMPTS[-1]).text
+    config = shipped._model.generation_config
+    monkeypatch.setattr(config, "repetition_penalty", 1.5)
+
+    def refuse(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("the lookup path ran with a repetition penalty set")
+
+    monkeypatch.setattr(lookup_decoding, "lookup_greedy", refuse)
+    penalised = shipped.generate(scene_image, PROMPTS[-1]).text
+    assert penalised != plain  # the penalty was applied, by generate
