@@ -31,7 +31,7 @@ def main() -> int:
     from PIL import Image
     from transformers import StoppingCriteriaList
 
-    from molmo_ros.models.lookup_decoding import eos_ids, lookup_greedy, reference_ids
+    from molmo_ros.models.lookup_decoding import after_numbers, eos_ids, lookup_greedy, reference_ids
     from molmo_ros.models.stopping import PointsEndCriterion, tag_end_token_ids
     from molmo_ros.models.transformers_backend import TransformersPointModel, bundled_model_dir, molmo2_inputs
     from training.data.scenes import SceneRenderer
@@ -43,6 +43,7 @@ def main() -> int:
     model, processor = backend._model, backend._processor
     eos = eos_ids(model.generation_config)
     stop_sets = (eos, eos | set(tag_end_token_ids(processor.tokenizer)))
+    numbers = after_numbers(processor.tokenizer)
     a, b = (int(v) for v in args.seeds.split(":"))
     same = answers = passes = tokens = 0
     seconds = {"generate": 0.0, "lookup": 0.0}
@@ -65,7 +66,9 @@ def main() -> int:
                     )[0, start:].tolist()
                     seconds["generate"] += time.perf_counter() - t
                     t = time.perf_counter()
-                    got, n = lookup_greedy(model, dict(inputs), refs, backend.max_new_tokens, stops)
+                    got, n = lookup_greedy(
+                        model, dict(inputs), refs, backend.max_new_tokens, stops, fallback=numbers
+                    )
                     seconds["lookup"] += time.perf_counter() - t
                     same += got == expected
                     answers, passes, tokens = answers + 1, passes + n, tokens + len(expected)

@@ -6,7 +6,8 @@ pass costs about the same for one token as for eight (measured: 4-5 ms a step on
 per-layer overhead), so guessing the next tokens and checking them all in one pass cuts the number of passes.
 The guesses come from a *reference*: the prompt's tokens and the Molmo2 point format's fixed strings; after the
 last one or two tokens written, the tokens that followed the same tokens in the reference are the guess (as in
-Saxena's prompt-lookup decoding and transformers' ``prompt_lookup_num_tokens``). The model keeps every guessed
+Saxena's prompt-lookup decoding and transformers' ``prompt_lookup_num_tokens``); after a coordinate that no
+reference holds, the guess is the list's separator. The model keeps every guessed
 token that equals its own greedy choice and adds its choice after the first mismatch, so the text is the text
 plain greedy decoding writes (``test/models/test_lookup_decoding.py`` checks it against ``generate``), up to
 rounding: a pass over several tokens may round differently from one token at a time and so break a near tie
@@ -19,12 +20,21 @@ Imported only by the transformers backend (it imports torch).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+import functools
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import torch
 
-__all__ = ["FORMAT_STRINGS", "draft", "eos_ids", "lookup_greedy", "plain_greedy", "reference_ids"]
+__all__ = [
+    "FORMAT_STRINGS",
+    "after_numbers",
+    "draft",
+    "eos_ids",
+    "lookup_greedy",
+    "plain_greedy",
+    "reference_ids",
+]
 
 #: The fixed text of Molmo2's point answers (a single point, a list, a count, an absent object).
 FORMAT_STRINGS = (
@@ -74,9 +84,23 @@ def reference_ids(tokenizer: Any, prompt: str) -> list[list[int]]:
     return [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
 
 
-def draft(written: Sequence[int], references: Sequence[Sequence[int]], max_tokens: int) -> list[int]:
+@functools.lru_cache(maxsize=4)
+def after_numbers(tokenizer: Any) -> dict[int, list[int]]:
+    """The guess after a number token when no reference holds it: the separator of the coordinate list (a
+    coordinate is followed by a space, or by the tag's end after the last one). Built once per tokenizer."""
+    texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))], skip_special_tokens=False)
+    space = tokenizer(" ", add_special_tokens=False)["input_ids"]
+    return {i: space for i, text in enumerate(texts) if text.isdigit()}
+
+
+def draft(
+    written: Sequence[int],
+    references: Sequence[Sequence[int]],
+    max_tokens: int,
+    fallback: Mapping[int, Sequence[int]] | None = None,
+) -> list[int]:
     """Up to ``max_tokens`` guessed next tokens: what followed the last two (else the last one) of ``written``
-    in the first reference that holds them; [] when none does."""
+    in the first reference that holds them; else ``fallback`` of the last token; else []."""
     for n in (2, 1):
         if len(written) < n:
             continue
@@ -85,6 +109,8 @@ def draft(written: Sequence[int], references: Sequence[Sequence[int]], max_token
             for start in range(len(ref) - n):
                 if list(ref[start : start + n]) == tail:
                     return list(ref[start + n : start + n + max_tokens])
+    if written and fallback:
+        return list(fallback.get(written[-1], ()))[:max_tokens]
     return []
 
 
@@ -96,16 +122,17 @@ def lookup_greedy(
     max_new_tokens: int,
     stop_ids: Collection[int],
     max_draft: int = 8,
+    fallback: Mapping[int, Sequence[int]] | None = None,
 ) -> tuple[list[int], int]:
     """Greedy answer of ``model`` (a transformers causal LM with a KV cache, batch of one) to ``inputs`` (the
-    processor's output); stops after a token of ``stop_ids`` or ``max_new_tokens`` tokens.
-    Returns (new token ids, forward passes run)."""
+    processor's output); stops after a token of ``stop_ids`` or ``max_new_tokens`` tokens. ``references`` and
+    ``fallback``: where guesses come from (:func:`draft`). Returns (new token ids, forward passes run)."""
     out = model(**inputs, use_cache=True)
     cache = out.past_key_values
     written = [int(out.logits[0, -1].argmax())]
     passes = 1
     while written[-1] not in stop_ids and len(written) < max_new_tokens:
-        guess = draft(written, references, min(max_draft, max_new_tokens - len(written) - 1))
+        guess = draft(written, references, min(max_draft, max_new_tokens - len(written) - 1), fallback)
         step = torch.tensor([[written[-1], *guess]], dtype=torch.long, device=out.logits.device)
         out = model(input_ids=step, past_key_values=cache, use_cache=True)
         passes += 1

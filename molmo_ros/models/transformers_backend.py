@@ -358,8 +358,11 @@ class TransformersPointModel(PointModel):
             stops = lookup.eos_ids(self._model.generation_config)
             if stop_after_points:
                 stops |= self._points_end[0].token_ids
-            refs = lookup.reference_ids(self._processor.tokenizer, prompt)
-            new, _ = lookup.lookup_greedy(self._model, inputs, refs, self.max_new_tokens, stops)
+            tokenizer = self._processor.tokenizer
+            refs, numbers = lookup.reference_ids(tokenizer, prompt), lookup.after_numbers(tokenizer)
+            new, _ = lookup.lookup_greedy(
+                self._model, inputs, refs, self.max_new_tokens, stops, fallback=numbers
+            )
             output = torch.cat([inputs["input_ids"], inputs["input_ids"].new_tensor([new])], dim=1)
         else:
             stop = {"stopping_criteria": self._points_end} if stop_after_points else {}

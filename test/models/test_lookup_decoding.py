@@ -9,7 +9,14 @@ from PIL import Image
 from transformers import StoppingCriteriaList
 
 from molmo_ros.models import lookup_decoding
-from molmo_ros.models.lookup_decoding import draft, eos_ids, lookup_greedy, plain_greedy, reference_ids
+from molmo_ros.models.lookup_decoding import (
+    after_numbers,
+    draft,
+    eos_ids,
+    lookup_greedy,
+    plain_greedy,
+    reference_ids,
+)
 from molmo_ros.models.stopping import PointsEndCriterion, tag_end_token_ids
 from molmo_ros.models.transformers_backend import TransformersPointModel, bundled_model_dir, molmo2_inputs
 from molmo_ros.pointing import count_prompt, point_prompt
@@ -31,6 +38,21 @@ def test_a_guess_is_what_followed_the_last_tokens_in_the_first_reference_holding
     assert draft([6, 8], refs, 8) == []  # 8 ends its reference: nothing follows it
     assert draft([5, 3], refs, 8) == [4, 5]  # (5, 3) nowhere: the last one, 3, first in the first reference
     assert draft([], refs, 8) == [] and draft([42], refs, 8) == []
+    assert draft([42], refs, 8, {42: [0, 1]}) == [0, 1] and draft([3], refs, 8, {3: [0]}) == [
+        4,
+        5,
+    ]  # refs first
+
+
+def test_after_a_coordinate_the_guess_is_a_space(shipped) -> None:
+    tokenizer = shipped._processor.tokenizer
+    follow = after_numbers(tokenizer)
+    space = tokenizer(" ", add_special_tokens=False)["input_ids"]
+    for value in ("0", "396", "1000"):
+        (token,) = tokenizer(value, add_special_tokens=False)["input_ids"]
+        assert follow[token] == space
+    (word,) = tokenizer("mug", add_special_tokens=False)["input_ids"][-1:]
+    assert word not in follow
 
 
 def test_only_plain_argmax_settings_take_the_lookup_path() -> None:
@@ -61,7 +83,10 @@ def test_the_answers_are_the_tokens_generate_writes_in_fewer_passes(shipped, sce
             expected = model.generate(
                 **inputs, max_new_tokens=64, do_sample=False, num_beams=1, stopping_criteria=criteria
             )[0, start:].tolist()
-            got, n = lookup_greedy(model, dict(inputs), reference_ids(processor.tokenizer, prompt), 64, stops)
+            refs = reference_ids(processor.tokenizer, prompt)
+            got, n = lookup_greedy(
+                model, dict(inputs), refs, 64, stops, fallback=after_numbers(processor.tokenizer)
+            )
             assert got == expected, (prompt, processor.decode(got), processor.decode(expected))
             if 'coords="' in processor.decode(
                 got
