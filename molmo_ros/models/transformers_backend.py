@@ -19,10 +19,8 @@ Defaults: bf16 on CUDA (fp16 where the GPU has no bf16), fp32 on the CPU; the at
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import os
-import re
 import time
 from pathlib import Path
 from typing import Any
@@ -31,6 +29,7 @@ import numpy as np
 
 from molmo_ros.errors import ModelError, ModelUnavailableError
 from molmo_ros.models.base import PointModel, RawAnswer
+from molmo_ros.models.checkpoint_source import resolve_source
 from molmo_ros.models.devices import DeviceChoice, attn_candidates, is_oom, oom_error, resolve_device
 
 __all__ = [
@@ -46,9 +45,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 BUNDLED_MODEL_NAME = "molmo2-tiny-sim"
-
-# Molmo v1 lives only as remote code on the hub; recognising the ids lets us refuse without any download.
-_MOLMO_V1_HUB = re.compile(r"^allenai/(?:Molmo|MolmoE)-(?!2)", re.IGNORECASE)
 
 
 def bundled_model_dir() -> Path:
@@ -132,7 +128,7 @@ class TransformersPointModel(PointModel):
             torch.set_num_threads(cpu_threads)
         self._trust_remote_code = bool(trust_remote_code)
         self._local_files_only = local_files_only
-        self._source = self._resolve_source(str(model))
+        self._source = resolve_source(str(model), self._trust_remote_code)
         self._kind = ""  # "molmo2" or "molmo1", set by _load
         self._attn = ""
         self._model: Any = None
@@ -169,54 +165,6 @@ class TransformersPointModel(PointModel):
         return self
 
     # ------------------------------------------------------------------------------------------ loading
-
-    def _resolve_source(self, model: str) -> str:
-        """A local directory (checked) or a hub id (left to transformers)."""
-        if not model.strip():
-            raise ModelUnavailableError("no model given (empty name)")
-        path = Path(model).expanduser()
-        looks_like_path = model.startswith(("/", ".", "~")) or model.count("/") != 1 or path.exists()
-        if not looks_like_path:
-            if _MOLMO_V1_HUB.match(model) and not self._trust_remote_code:
-                raise ModelUnavailableError(
-                    f"{model} is a Molmo v1 checkpoint, whose code ships with the checkpoint: it needs "
-                    "trust_remote_code=True (parameter trust_remote_code: true). Only enable it for "
-                    "checkpoints you trust; or use a native Molmo2 model such as allenai/Molmo2-4B."
-                )
-            return model  # hub id
-        if not path.exists():
-            raise ModelUnavailableError(
-                f"model directory {str(path)!r} does not exist (and it is not a hub id of the form owner/name)"
-            )
-        if not path.is_dir():
-            raise ModelUnavailableError(f"model path {str(path)!r} is not a directory")
-        config_file = path / "config.json"
-        if not config_file.is_file():
-            raise ModelUnavailableError(
-                f"{str(path)!r} is not a model directory: it has no config.json (expected a checkpoint "
-                "written by save_pretrained: config.json, model weights, processor and tokenizer files)"
-            )
-        try:
-            config = json.loads(config_file.read_text())
-        except (OSError, ValueError) as exc:
-            raise ModelUnavailableError(f"cannot read {config_file}: {exc}") from exc
-        if not isinstance(config, dict):
-            raise ModelUnavailableError(f"{config_file} does not hold a JSON object")
-        model_type = config.get("model_type")
-        if model_type == "molmo2":
-            return str(path)
-        if "auto_map" in config:
-            if not self._trust_remote_code:
-                raise ModelUnavailableError(
-                    f"{str(path)!r} (model_type {model_type!r}) runs code shipped with the checkpoint "
-                    f"(auto_map: {sorted(config['auto_map'])}); it needs trust_remote_code=True. Only enable "
-                    "it for checkpoints you trust."
-                )
-            return str(path)
-        raise ModelUnavailableError(
-            f"{str(path)!r} holds a model of type {model_type!r}, not a Molmo image-text model: expected "
-            "model_type 'molmo2' (or a Molmo v1 checkpoint with trust_remote_code)"
-        )
 
     def _load(self, attn_implementation: str) -> None:
         import torch
