@@ -26,6 +26,8 @@ from typing import Any
 
 import torch
 
+from molmo_ros.models.stopping import token_texts
+
 __all__ = [
     "FORMAT_STRINGS",
     "after_numbers",
@@ -78,19 +80,23 @@ def eos_ids(generation_config: Any) -> set[int]:
     return {int(i) for i in (eos if isinstance(eos, list | tuple) else [eos])}
 
 
+@functools.lru_cache(maxsize=4)
+def _format_ids(tokenizer: Any) -> tuple[list[int], ...]:
+    """The format strings' tokens, tokenised once per tokenizer."""
+    return tuple(tokenizer(t, add_special_tokens=False)["input_ids"] for t in FORMAT_STRINGS)
+
+
 def reference_ids(tokenizer: Any, prompt: str) -> list[list[int]]:
     """The token sequences guesses are looked up in: the prompt's, then each format string's."""
-    texts = [prompt, *FORMAT_STRINGS]
-    return [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+    return [tokenizer(prompt, add_special_tokens=False)["input_ids"], *_format_ids(tokenizer)]
 
 
 @functools.lru_cache(maxsize=4)
 def after_numbers(tokenizer: Any) -> dict[int, list[int]]:
     """The guess after a number token when no reference holds it: the separator of the coordinate list (a
     coordinate is followed by a space, or by the tag's end after the last one). Built once per tokenizer."""
-    texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))], skip_special_tokens=False)
     space = tokenizer(" ", add_special_tokens=False)["input_ids"]
-    return {i: space for i, text in enumerate(texts) if text.isdigit()}
+    return {i: space for i, text in enumerate(token_texts(tokenizer)) if text.isdigit()}
 
 
 def draft(

@@ -15,23 +15,29 @@ Imported only by the transformers backend (it imports torch and transformers).
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
 
-__all__ = ["TAG_END", "PointsEndCriterion", "stop_after_points_criteria", "tag_end_token_ids"]
+__all__ = ["TAG_END", "PointsEndCriterion", "stop_after_points_criteria", "tag_end_token_ids", "token_texts"]
 
 #: The text that ends a point tag's opening: ``"`` closing the last attribute, then ``>``.
 TAG_END = '">'
 
 
+@functools.lru_cache(maxsize=4)
+def token_texts(tokenizer: Any) -> tuple[str, ...]:
+    """The text of every token id of ``tokenizer``, decoded once per tokenizer (the stop tokens and the
+    lookup decoding's coordinate tokens both read it)."""
+    return tuple(tokenizer.batch_decode([[i] for i in range(len(tokenizer))], skip_special_tokens=False))
+
+
 def tag_end_token_ids(tokenizer: Any) -> list[int]:
     """Ids of every token whose text ends with :data:`TAG_END` (``">`` itself, or a merge such as ``">\\n``
     does not count: only a token that *ends* the opening tag stops the answer there)."""
-    size = len(tokenizer)
-    texts = tokenizer.batch_decode([[i] for i in range(size)], skip_special_tokens=False)
-    return [i for i, text in enumerate(texts) if text.endswith(TAG_END)]
+    return [i for i, text in enumerate(token_texts(tokenizer)) if text.endswith(TAG_END)]
 
 
 class PointsEndCriterion(StoppingCriteria):
