@@ -31,7 +31,7 @@ def main() -> int:
     from PIL import Image
     from transformers import StoppingCriteriaList
 
-    from molmo_ros.models.lookup_decoding import after_numbers, eos_ids, lookup_greedy, reference_ids
+    from molmo_ros.models.lookup_decoding import eos_ids, greedy_answer
     from molmo_ros.models.stopping import PointsEndCriterion, tag_end_token_ids
     from molmo_ros.models.transformers_backend import TransformersPointModel, bundled_model_dir, molmo2_inputs
     from training.data.scenes import SceneRenderer
@@ -43,7 +43,6 @@ def main() -> int:
     model, processor = backend._model, backend._processor
     eos = eos_ids(model.generation_config)
     stop_sets = (eos, eos | set(tag_end_token_ids(processor.tokenizer)))
-    numbers = after_numbers(processor.tokenizer)
     a, b = (int(v) for v in args.seeds.split(":"))
     same = answers = passes = tokens = 0
     seconds = {"generate": 0.0, "lookup": 0.0}
@@ -54,7 +53,6 @@ def main() -> int:
             for question in questions_for(scene, random.Random(f"eval/{seed}")):
                 inputs = molmo2_inputs(processor, picture, question.prompt)
                 start = inputs["input_ids"].shape[1]
-                refs = reference_ids(processor.tokenizer, question.prompt)
                 for stops in stop_sets:
                     t = time.perf_counter()
                     expected = model.generate(
@@ -66,8 +64,13 @@ def main() -> int:
                     )[0, start:].tolist()
                     seconds["generate"] += time.perf_counter() - t
                     t = time.perf_counter()
-                    got, n = lookup_greedy(
-                        model, dict(inputs), refs, backend.max_new_tokens, stops, fallback=numbers
+                    got, n = greedy_answer(
+                        model,
+                        dict(inputs),
+                        processor.tokenizer,
+                        question.prompt,
+                        backend.max_new_tokens,
+                        stops,
                     )
                     seconds["lookup"] += time.perf_counter() - t
                     same += got == expected

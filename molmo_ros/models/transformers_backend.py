@@ -31,6 +31,7 @@ from molmo_ros.errors import ModelError, ModelUnavailableError
 from molmo_ros.models.base import PointModel, RawAnswer
 from molmo_ros.models.checkpoint_source import resolve_source
 from molmo_ros.models.devices import DeviceChoice, attn_candidates, is_oom, oom_error, resolve_device
+from molmo_ros.models.single_resize import resize_once
 
 __all__ = [
     "BUNDLED_MODEL_NAME",
@@ -288,7 +289,10 @@ class TransformersPointModel(PointModel):
         from PIL import Image
 
         start = time.perf_counter()
-        inputs = molmo2_inputs(self._processor, Image.fromarray(np.ascontiguousarray(image)), prompt)
+        picture = resize_once(
+            self._processor.image_processor, np.ascontiguousarray(image)
+        )  # same pixels, faster
+        inputs = molmo2_inputs(self._processor, Image.fromarray(picture), prompt)
         # Floating tensors (pixels) take the model's dtype; index tensors keep theirs.
         inputs = inputs.to(device=self._choice.device, dtype=self._model.dtype)
         self._sync()
@@ -307,10 +311,7 @@ class TransformersPointModel(PointModel):
             if stop_after_points:
                 stops |= self._points_end[0].token_ids
             tokenizer = self._processor.tokenizer
-            refs, numbers = lookup.reference_ids(tokenizer, prompt), lookup.after_numbers(tokenizer)
-            new, _ = lookup.lookup_greedy(
-                self._model, inputs, refs, self.max_new_tokens, stops, fallback=numbers
-            )
+            new, _ = lookup.greedy_answer(self._model, inputs, tokenizer, prompt, self.max_new_tokens, stops)
             output = torch.cat([inputs["input_ids"], inputs["input_ids"].new_tensor([new])], dim=1)
         else:
             stop = {"stopping_criteria": self._points_end} if stop_after_points else {}

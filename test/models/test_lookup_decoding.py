@@ -13,9 +13,10 @@ from molmo_ros.models.lookup_decoding import (
     after_numbers,
     draft,
     eos_ids,
+    greedy_answer,
     lookup_greedy,
     plain_greedy,
-    reference_ids,
+    word_keys,
 )
 from molmo_ros.models.stopping import PointsEndCriterion, tag_end_token_ids
 from molmo_ros.models.transformers_backend import TransformersPointModel, bundled_model_dir, molmo2_inputs
@@ -42,6 +43,19 @@ def test_a_guess_is_what_followed_the_last_tokens_in_the_first_reference_holding
         4,
         5,
     ]  # refs first
+    # 42 is nowhere, but the same word as 7 (" mug" and "mug"): what followed 7; exact tokens come first
+    words = {42: "mug", 7: "mug", 3: "cup"}
+    assert draft([42], refs, 8, {42: [0]}, words) == [3, 9, 9]
+    assert draft([0, 3], refs, 2, None, words) == [4, 5] and draft([41], refs, 8, None, words) == []
+
+
+def test_a_word_key_is_the_word_without_its_space(shipped) -> None:
+    tokenizer = shipped._processor.tokenizer
+    keys = word_keys(tokenizer)
+    spaced = tokenizer(" yellow", add_special_tokens=False)["input_ids"]
+    bare = tokenizer('alt="yellow', add_special_tokens=False)["input_ids"][-1]
+    assert len(spaced) == 1 and spaced[0] != bare and keys[spaced[0]] == keys[bare] == "yellow"
+    assert all(text.isalpha() for text in keys.values())
 
 
 def test_after_a_coordinate_the_guess_is_a_space(shipped) -> None:
@@ -83,16 +97,31 @@ def test_the_answers_are_the_tokens_generate_writes_in_fewer_passes(shipped, sce
             expected = model.generate(
                 **inputs, max_new_tokens=64, do_sample=False, num_beams=1, stopping_criteria=criteria
             )[0, start:].tolist()
-            refs = reference_ids(processor.tokenizer, prompt)
-            got, n = lookup_greedy(
-                model, dict(inputs), refs, 64, stops, fallback=after_numbers(processor.tokenizer)
-            )
+            got, n = greedy_answer(model, dict(inputs), processor.tokenizer, prompt, 64, stops)
             assert got == expected, (prompt, processor.decode(got), processor.decode(expected))
             if 'coords="' in processor.decode(
                 got
             ):  # an answer in the point format (this picture is no scene)
                 tokens, passes = tokens + len(got), passes + n
     assert tokens > 0 and passes < 0.7 * tokens, (passes, tokens)
+
+
+def test_an_opening_guess_is_checked_in_the_prompts_own_pass(shipped, scene_image) -> None:
+    model, processor = shipped._model, shipped._processor
+    inputs = molmo2_inputs(processor, Image.fromarray(scene_image), PROMPTS[0])
+    stops = eos_ids(model.generation_config)
+    criteria = StoppingCriteriaList([PointsEndCriterion(sorted(stops))])
+    start = inputs["input_ids"].shape[1]
+    expected = model.generate(
+        **inputs, max_new_tokens=64, do_sample=False, num_beams=1, stopping_criteria=criteria
+    )[0, start:].tolist()
+    assert len(expected) > 4
+    # No references: one pass a token; the first three tokens guessed right: three passes fewer.
+    assert lookup_greedy(model, dict(inputs), [], 64, stops) == (expected, len(expected))
+    right = lookup_greedy(model, dict(inputs), [], 64, stops, opening=expected[:3])
+    assert right == (expected, len(expected) - 3)
+    wrong = [t for t in range(10) if t != expected[0]][:2]  # a wrong first guess costs no pass
+    assert lookup_greedy(model, dict(inputs), [], 64, stops, opening=wrong) == (expected, len(expected))
 
 
 def test_the_backend_answers_through_generate_when_the_settings_change_the_scores(
