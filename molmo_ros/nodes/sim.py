@@ -49,6 +49,7 @@ from molmo_ros.nodes.sim_parameters import DESCRIPTIONS, validate_parameters
 from molmo_ros.sim.camera import CameraRenderer, encode_depth
 from molmo_ros.sim.config import SimConfig, from_parameters
 from molmo_ros.sim.errors import SceneError
+from molmo_ros.sim.pacing import PublicationSchedule, RealTimePacer
 from molmo_ros.sim.simulator import Simulator
 from molmo_ros_interfaces.srv import GetSceneState, ResetScene
 
@@ -58,10 +59,6 @@ NODE_NAME = "sim_bridge"
 # long enough that rclpy's per-callback overhead stays small.
 _PHYSICS_PERIOD = 0.004
 _CAMERA_POLL_PERIOD = 0.004
-# Simulated time stepped at most per physics callback (s), so services and commands are served in between.
-_MAX_CHUNK = 0.05
-# Falling this far behind real time (s, e.g. while a reset ran) re-anchors the clock instead of racing.
-_MAX_LAG = 0.25
 
 
 @dataclass
@@ -86,9 +83,8 @@ class SimBridgeNode(Node):
         # ROS time of the current scene's t = 0: resets continue the clock instead of jumping back.
         self._time_offset = 0.0
         self._pending: _PendingFrame | None = None
-        self._next_camera = self._next_joint_state = 0.0
-        # Real-time pacing: (wall time, ROS time, real-time factor) when pacing (re)started.
-        self._anchor: tuple[float, float, float] | None = None
+        self._schedule = PublicationSchedule()
+        self._pacer = RealTimePacer()
         self.frames_published = 0
 
         wall = Clock(clock_type=ClockType.STEADY_TIME)  # timers pace on wall time, never on /clock
@@ -146,47 +142,27 @@ class SimBridgeNode(Node):
             return  # shutting down (Ctrl-C): publishing would fail
         with self._lock:
             rtf = float(self._param("real_time_factor"))
-            now_wall = time.monotonic()
-            if rtf > 0.0:
-                target = None if self._anchor is None or self._anchor[2] != rtf else self._target(now_wall)
-                if target is None or target - self.ros_time > _MAX_LAG:
-                    # Start pacing, or give up on catching up after a stall (a reset, a slow render).
-                    self._anchor = (now_wall, self.ros_time, rtf)
-                    target = self.ros_time
-                goal = min(target, self.ros_time + _MAX_CHUNK)
-            else:
-                self._anchor = None
-                goal = self.ros_time + _MAX_CHUNK
+            goal = self._pacer.goal(time.monotonic(), self.ros_time, rtf)
             while self.ros_time + 0.5 * self.sim.timestep < goal:
                 if rtf == 0.0 and self._pending is not None:
                     break  # as fast as possible, but every camera frame gets rendered: wait for the renderer
                 self.sim.step()
                 self._publish_due()
 
-    def _target(self, now_wall: float) -> float:
-        """ROS time the simulation should have reached at wall time `now_wall` (real-time pacing)."""
-        assert self._anchor is not None
-        wall0, ros0, rtf = self._anchor
-        return ros0 + rtf * (now_wall - wall0)
-
     def _publish_due(self) -> None:
         """After a step: joint states and clock, and a camera snapshot, when their (simulated) time has come."""
         now = self.ros_time
-        if now + 1e-9 >= self._next_joint_state:
-            self._next_joint_state = _next_tick(
-                self._next_joint_state, now, float(self._param("joint_state_rate"))
-            )
+        if self._schedule.joint_state_due(now, lambda: float(self._param("joint_state_rate"))):
             self._publish_joint_state(now)
-        if now + 1e-9 >= self._next_camera:
-            # While the arm moves nobody points: a lower rate there (if asked for) saves renders.
-            moving = float(self._param("camera_rate_moving"))
-            rate = (
-                moving if moving > 0.0 and self.sim.trajectory_active else float(self._param("camera_rate"))
-            )
-            self._next_camera = _next_tick(self._next_camera, now, rate)
+        if self._schedule.camera_due(now, self._camera_rate):
             # Latest frame wins: in real time an unrendered older frame is dropped rather than queued.
             assert self.sim.camera is not None
             self._pending = _PendingFrame(self.sim.camera, self.sim.snapshot(), now)
+
+    def _camera_rate(self) -> float:
+        """Frames a second now (Hz): while the arm moves nobody points, so a lower rate (if set) saves renders."""
+        moving = float(self._param("camera_rate_moving"))
+        return moving if moving > 0.0 and self.sim.trajectory_active else float(self._param("camera_rate"))
 
     def _publish_joint_state(self, now: float) -> None:
         msg = JointState(header=self._header(now, ""), name=list(self.sim.joint_names))
@@ -254,8 +230,9 @@ class SimBridgeNode(Node):
                 self._publish_camera_mount()
                 # The new scene's settling time is not shown: its t = settle_time continues the old clock.
                 self._time_offset = offset - sim.time
-                self._pending, self._anchor = None, None
-                self._next_camera = self._next_joint_state = self.ros_time
+                self._pending = None
+                self._pacer.reset()
+                self._schedule.restart(self.ros_time)
                 response.objects = [to_scene_object(s) for s in sim.object_states()]
             response.success = True
             self.get_logger().info(f"scene reset to seed {request.seed}: {', '.join(sim.layout.names())}")
@@ -285,12 +262,6 @@ class SimBridgeNode(Node):
     def destroy_node(self) -> None:
         self.sim.close()
         super().destroy_node()
-
-
-def _next_tick(previous: float, now: float, rate: float) -> float:
-    """The next publication time (s) at `rate` Hz after `previous`; never in the past (missed ticks skipped)."""
-    nxt = previous + 1.0 / rate
-    return nxt if nxt > now else now + 1.0 / rate
 
 
 def main(args: list[str] | None = None) -> int:
