@@ -61,8 +61,23 @@ class AuxHeads(torch.nn.Module):
     def for_config(cls, model: Any, cfg: Any) -> AuxHeads:
         """The heads a run with these aux settings (:class:`training.config.AuxConfig`) trains and its
         checkpoints hold: the order and object-kind heads only when their losses are on."""
-        order_ranks = cfg.order_ranks if cfg.order_weight > 0 else 0
-        return cls(model, cfg.pointer_dim, cfg.position_frequencies, order_ranks, cfg.object_kind_weight > 0)
+        ranks, kinds = cfg.active_order_ranks, cfg.object_kind_weight > 0
+        return cls(model, cfg.pointer_dim, cfg.position_frequencies, ranks, kinds)
+
+    @classmethod
+    def for_training(
+        cls, model: Any, cfg: Any, seed: int, device: Any
+    ) -> tuple[AuxHeads | None, list[dict[str, Any]]]:
+        """The heads a run trains, on ``device``, seeded from ``seed`` (None when no aux loss is on:
+        ``cfg.active``), and their optimizer parameter group (peak lr ``cfg.lr``, no weight decay)."""
+        if not cfg.active:
+            return None, []
+        torch.manual_seed(seed + 17)
+        heads = cls.for_config(model, cfg).to(device)
+        if cfg.attention_weight > 0:
+            heads.watch_attention(model, cfg.attention_layers)
+        group = {"params": list(heads.parameters()), "lr": cfg.lr, "peak_lr": cfg.lr}
+        return heads, [{**group, "weight_decay": 0.0, "component": "aux"}]
 
     def _keep(self, name: str) -> Any:
         def hook(module: Any, args: Any, output: Any) -> None:

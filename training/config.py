@@ -131,6 +131,18 @@ class AuxConfig:
     lr: float = 3e-3  # peak learning rate of the auxiliary heads (same warmup + cosine)
     end_ratio: float = 1.0  # the aux weights fall linearly to this fraction of themselves at the last step
 
+    @property
+    def active(self) -> bool:
+        """Whether any auxiliary loss is on (then the heads are trained and the batches carry their targets)."""
+        weights = (self.patch_weight, self.token_weight, self.position_weight, self.object_kind_weight)
+        weights += (self.pointer_weight, self.attention_weight, self.coord_weight, self.relevance_weight)
+        return any(w > 0 for w in (*weights, self.order_weight))
+
+    @property
+    def active_order_ranks(self) -> int:
+        """``order_ranks`` when the order loss is on, else 0: its head and its targets exist only then."""
+        return self.order_ranks if self.order_weight > 0 else 0
+
 
 @dataclass
 class DataConfig:

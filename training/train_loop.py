@@ -148,38 +148,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     o, a = cfg.optim, cfg.aux
     lrs = {"vit": o.lr_vit, "connector": o.lr_connector, "llm": o.lr_llm}
     groups = parameter_groups(model, lrs, o.weight_decay)
-    use_aux = any(
-        w > 0
-        for w in (
-            a.patch_weight,
-            a.token_weight,
-            a.position_weight,
-            a.object_kind_weight,
-            a.pointer_weight,
-            a.attention_weight,
-            a.coord_weight,
-            a.relevance_weight,
-            a.order_weight,
-        )
-    )
-    aux: AuxHeads | None = None
-    order_ranks = (
-        a.order_ranks if a.order_weight > 0 else 0
-    )  # the order head and its targets exist only when on
-    if use_aux:
-        torch.manual_seed(cfg.seed + 17)
-        aux = AuxHeads.for_config(model, a).to(dist.device)
-        if cfg.aux.attention_weight > 0:
-            aux.watch_attention(model, cfg.aux.attention_layers)
-        groups.append(
-            {
-                "params": list(aux.parameters()),
-                "lr": cfg.aux.lr,
-                "peak_lr": cfg.aux.lr,
-                "weight_decay": 0.0,
-                "component": "aux",
-            }
-        )
+    aux, aux_groups = AuxHeads.for_training(model, a, cfg.seed, dist.device)
+    groups += aux_groups
     optimizer = torch.optim.AdamW(groups, lr=o.lr_llm, betas=o.betas, eps=o.eps, fused=False)
     start_step = load_training_state(start_dir, wrapped, optimizer, cfg, dist, aux)
     schedule = learning_rate_schedule(optimizer, o.warmup_steps, cfg.steps, o.min_lr_ratio, start_step)
@@ -193,12 +163,12 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         cfg.seed,
         dist.world_size,
         dist.rank,
-        aux_targets=use_aux,
+        aux_targets=a.active,
         position_frequencies=cfg.aux.position_frequencies,
         style_weights=cfg.data.style_weights,
         picture_cache_rows=cfg.data.picture_cache_rows,
         next_object=cfg.aux.attention_next,
-        order_ranks=order_ranks,
+        order_ranks=a.active_order_ranks,
         object_kinds=a.object_kind_weight > 0,
     )
     eval_source = BatchSource(
