@@ -19,3 +19,8 @@ def tiny_processor(folder: Path, **sizes: Any) -> Any:
     chosen = {"max_crops": 1, "tokenizer_vocab_size": 400, **sizes}
     build_molmo2_checkpoint(folder, sizes=replace(Molmo2Sizes.tiny(), **chosen), corpus=CORPUS, seed=0)
     return AutoProcessor.from_pretrained(folder)
+
+
+def coordinate_processor(folder: Path, **sizes: Any) -> Any:
+    """:func:`tiny_processor` with coordinate tokens, the question-first template and 2 x 2 pooling."""
+    return tiny_processor(folder, image_pooling=(2, 2), coordinate_tokens=True, question_first=True, **sizes)

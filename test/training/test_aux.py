@@ -11,7 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from support.tiny_processor import tiny_processor
+from support.tiny_processor import coordinate_processor, tiny_processor
+from support.two_objects import two_object_answer, two_object_scene
 from training.aux_targets import (
     aux_class_counts,
     object_patch_fractions,
@@ -31,23 +32,8 @@ def processor(tmp_path_factory):
     return tiny_processor(tmp_path_factory.mktemp("aux_model"), image_pooling=(2, 2))
 
 
-def _scene() -> tuple[Image.Image, np.ndarray, list[dict]]:
-    """A 160 x 120 picture: a red cup in the top-left quarter, a blue ball in the bottom-right one."""
-    mask = np.zeros((120, 160), dtype=np.uint8)
-    mask[10:40, 10:50] = 1
-    mask[80:110, 110:150] = 2
-    objects = [
-        {"index": 1, "colour": "red", "kind": "cup", "pixels": int((mask == 1).sum())},
-        {"index": 2, "colour": "blue", "kind": "ball", "pixels": int((mask == 2).sum())},
-    ]
-    image = np.zeros((120, 160, 3), dtype=np.uint8)
-    image[mask == 1] = (255, 0, 0)
-    image[mask == 2] = (0, 0, 255)
-    return Image.fromarray(image), mask, objects
-
-
 def test_patch_targets_follow_the_masks(processor) -> None:
-    _, mask, objects = _scene()
+    _, mask, objects = two_object_scene()
     fractions = object_patch_fractions(processor.image_processor, Image.fromarray(mask), objects)
     assert set(fractions) == {1, 2}
     n = fractions[1].shape[0]
@@ -66,7 +52,7 @@ def test_patch_targets_follow_the_masks(processor) -> None:
 
 
 def test_patch_positions_follow_the_picture(processor) -> None:
-    _, mask, objects = _scene()
+    _, mask, objects = two_object_scene()
     xy = patch_positions(processor.image_processor, (160, 120))
     fractions = object_patch_fractions(processor.image_processor, Image.fromarray(mask), objects)
     assert xy.shape == (fractions[1].shape[0], 2)
@@ -79,7 +65,7 @@ def test_patch_positions_follow_the_picture(processor) -> None:
 
 
 def test_pointer_targets_sit_on_the_coordinate_digits(processor) -> None:
-    image, mask, objects = _scene()
+    image, mask, objects = two_object_scene()
     fractions = object_patch_fractions(processor.image_processor, Image.fromarray(mask), objects)
     answer = '<points alt="red cup" coords="1 1 188 208">red cup</points>'
     enc = encode_example(processor, image, [("Point to the red cup.", answer)], 512)
@@ -109,33 +95,8 @@ def test_pointer_targets_sit_on_the_coordinate_digits(processor) -> None:
     assert json.dumps(batch["aux_ptr_cols"].tolist())
 
 
-def _coordinate_model(tmp_path_factory, name: str, **sizes):
-    """The processor of a tiny model with coordinate tokens and the question-first template (+ ``sizes``)."""
-    return tiny_processor(
-        tmp_path_factory.mktemp(name),
-        image_pooling=(2, 2),
-        coordinate_tokens=True,
-        question_first=True,
-        **sizes,
-    )
-
-
-@pytest.fixture(scope="module")
-def coord_processor(tmp_path_factory):
-    """A tiny model with coordinate tokens and the question-first template."""
-    return _coordinate_model(tmp_path_factory, "coord_model")
-
-
-def _two_object_answer() -> tuple[str, list[dict]]:
-    _, _, objects = _scene()
-    objects[0].update(point=[29.5, 24.5], visible=True)  # red cup, top left
-    objects[1].update(point=[129.5, 94.5], visible=True)  # blue ball, bottom right
-    answer = '<points alt="objects" coords="1 1 188 208 2 813 792">objects</points>'
-    return answer, objects
-
-
 def test_question_first_template_puts_the_picture_after_the_question(coord_processor) -> None:
-    image, _, _ = _scene()
+    image, _, _ = two_object_scene()
     enc = encode_example(coord_processor, image, [("Point to the red cup.", "There are none.")], 512)
     ids = enc.input_ids.tolist()
     first_image = enc.mm_token_type_ids.tolist().index(1)
@@ -160,7 +121,7 @@ def test_coordinate_tokens_are_one_token_per_value_and_decode_to_the_same_text(c
 @pytest.fixture(scope="module")
 def answer_processor(tmp_path_factory):
     """As ``coord_processor``, with the answer's scaffolding as single tokens (``answer_tokens``)."""
-    return _coordinate_model(tmp_path_factory, "answer_model", answer_tokens=True)
+    return coordinate_processor(tmp_path_factory.mktemp("answer_model"), answer_tokens=True)
 
 
 def test_answer_tokens_write_the_same_answers_in_fewer_tokens(coord_processor, answer_processor) -> None:
@@ -187,7 +148,7 @@ def test_answer_tokens_write_the_same_answers_in_fewer_tokens(coord_processor, a
 def test_tag_tokens_shorten_only_the_tag_and_keep_the_coordinates_spelled_as_before(
     coord_processor, tmp_path_factory
 ) -> None:
-    tagged = _coordinate_model(tmp_path_factory, "tag_model", answer_tag_tokens=True)
+    tagged = coordinate_processor(tmp_path_factory.mktemp("tag_model"), answer_tag_tokens=True)
     plain, short = coord_processor.tokenizer, tagged.tokenizer
     assert len(coordinate_token_ids(short)) == 1001
     text = '<points alt="red cup" coords="1 1 396 555 2 073 1000">red cup</points>'
@@ -218,8 +179,8 @@ def test_pointer_targets_with_answer_tokens_sit_on_the_spaced_coordinates(answer
 
 def _two_object_example(coord_processor) -> tuple:
     """The two-object point-all answer encoded: (encoded, answer, objects, fractions, coordinate ids)."""
-    image, mask, _ = _scene()
-    answer, objects = _two_object_answer()
+    image, mask, _ = two_object_scene()
+    answer, objects = two_object_answer()
     fractions = object_patch_fractions(coord_processor.image_processor, Image.fromarray(mask), objects)
     enc = encode_example(coord_processor, image, [("Point to all the objects.", answer)], 512)
     return enc, answer, objects, fractions, set(coordinate_token_ids(coord_processor.tokenizer))
@@ -270,8 +231,8 @@ def test_next_object_targets_guide_the_positions_that_decide_another_group(coord
 
 
 def test_relevance_targets_name_the_asked_for_objects(coord_processor) -> None:
-    image, mask, _ = _scene()
-    answer, objects = _two_object_answer()
+    image, mask, _ = two_object_scene()
+    answer, objects = two_object_answer()
     fractions = object_patch_fractions(coord_processor.image_processor, Image.fromarray(mask), objects)
     enc = encode_example(coord_processor, image, [("q", answer)], 512)
     pooling = enc.image_token_pooling
@@ -292,8 +253,8 @@ def test_relevance_targets_name_the_asked_for_objects(coord_processor) -> None:
 def test_order_targets_give_each_token_its_objects_point_group(coord_processor) -> None:
     from training.aux_targets import pool_to_tokens
 
-    image, mask, _ = _scene()
-    answer, objects = _two_object_answer()
+    image, mask, _ = two_object_scene()
+    answer, objects = two_object_answer()
     fractions = object_patch_fractions(coord_processor.image_processor, Image.fromarray(mask), objects)
     pooling = encode_example(coord_processor, image, [("q", answer)], 512).image_token_pooling
     red, blue = pool_to_tokens(fractions[1], pooling), pool_to_tokens(fractions[2], pooling)
@@ -318,8 +279,8 @@ def test_order_targets_give_each_token_its_objects_point_group(coord_processor) 
 
 
 def test_token_position_targets_carry_the_objects_point(coord_processor) -> None:
-    image, mask, _ = _scene()
-    _, objects = _two_object_answer()
+    image, mask, _ = two_object_scene()
+    _, objects = two_object_answer()
     fractions = object_patch_fractions(coord_processor.image_processor, Image.fromarray(mask), objects)
     enc = encode_example(coord_processor, image, [("q", "a")], 512)
     xy = patch_positions(coord_processor.image_processor, (160, 120))
@@ -365,92 +326,6 @@ def test_decision_weight_scales_only_the_tokens_that_decide_the_number_of_points
     # Five labelled tokens of equal loss log(1100) on uniform logits (the soft targets' too); three decide
     # (the first token and the one after each coordinate): (2 + 3 * 3) / 5 of the plain mean.
     assert abs(float(heavy) / float(base) - 11 / 5) < 1e-4
-
-
-def test_style_weights_shift_which_question_an_example_takes(coord_processor) -> None:
-    from training.batching import BatchSource
-
-    image, _, _ = _scene()
-    row = {
-        "image": image,
-        "prompts": ["Point to the red mug.", "What colour is the cup?", "Count the mugs."],
-        "answers": ["There are none.", "The cup is red.", "There are none."],
-        "styles": ["absent", "qa_colour", "count"],
-    }
-
-    def shares(weights: dict[str, float]) -> dict[str, float]:
-        source = BatchSource([row], coord_processor, 1, 1, 512, seed=0, style_weights=weights)
-        counts: dict[str, int] = {}
-        for sample in range(300):
-            enc = source.example(0, sample)
-            question = coord_processor.tokenizer.decode(
-                enc.input_ids[: enc.mm_token_type_ids.tolist().index(1)]
-            )
-            style = next(s for p, s in zip(row["prompts"], row["styles"], strict=True) if p in question)
-            counts[style] = counts.get(style, 0) + 1
-        return {k: v / 300 for k, v in counts.items()}
-
-    even = shares({})
-    assert all(0.25 < even[s] < 0.42 for s in row["styles"]), even
-    # "qa" stands for every qa_* style; "count:none" for counting questions answered "There are none.".
-    tilted = shares({"qa": 0.1, "count:none": 4.0})
-    assert tilted.get("qa_colour", 0.0) < 0.1 and tilted["count"] > 0.6, tilted
-
-
-def test_several_weight_favours_answers_with_two_or_more_points(coord_processor) -> None:
-    from training.batching import BatchSource
-
-    image, _, _ = _scene()
-    answer, _ = _two_object_answer()
-    one = '<points alt="cups" coords="1 1 188 208">cups</points>'
-    row = {
-        "image": image,
-        "prompts": ["Point to all the cups.", "Point to all the objects."],
-        "answers": [one, answer],
-        "styles": ["point_all", "point_all"],
-    }
-
-    def share_of_several(weights: dict[str, float]) -> float:
-        source = BatchSource([row], coord_processor, 1, 1, 512, seed=0, style_weights=weights)
-        tok = coord_processor.tokenizer
-        picked = [tok.decode(source.example(0, k).input_ids) for k in range(200)]
-        return sum("all the objects" in text for text in picked) / 200
-
-    assert 0.35 < share_of_several({"point_all": 2.0}) < 0.65
-    assert share_of_several({"point_all": 2.0, "point_all:several": 8.0}) > 0.7
-
-
-def test_lookalike_weight_favours_questions_whose_kind_has_its_lookalike_in_the_picture(
-    coord_processor,
-) -> None:
-    from training.batching import BatchSource
-    from training.draw_weights import asked_kind
-
-    assert asked_kind("Count the mugs.") == "mug"
-    assert (
-        asked_kind("Point to the red cup.\nPlease say 'There are none.' if it is not in the image.") == "cup"
-    )
-    assert asked_kind("Point to all the blue objects.") is None
-    image, _, _ = _scene()
-
-    def share_of_cup(objects: list[dict]) -> float:
-        row = {
-            "image": image,
-            "prompts": ["Count the cups.", "Point to the red ball."],
-            "answers": ["There are none.", "There are none."],
-            "styles": ["count", "absent"],
-            "objects": json.dumps(objects),
-        }
-        source = BatchSource([row], coord_processor, 1, 1, 512, seed=0, style_weights={"lookalike": 6.0})
-        tok = coord_processor.tokenizer
-        return sum("cups" in tok.decode(source.example(0, k).input_ids) for k in range(200)) / 200
-
-    mug = {"name": "red_mug", "kind": "mug", "colour": "red", "index": 1, "pixels": 500, "visible": True}
-    can = dict(mug, name="red_can", kind="can")
-    hidden_mug = dict(mug, visible=False, pixels=0)
-    assert share_of_cup([mug]) > 0.75
-    assert 0.35 < share_of_cup([can]) < 0.65
-    assert 0.35 < share_of_cup([hidden_mug]) < 0.65
 
 
 def test_object_kind_targets_and_loss_pool_each_objects_own_patches() -> None:
