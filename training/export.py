@@ -81,46 +81,24 @@ def _run_summary(run: Path) -> dict[str, Any]:
 
 
 def model_sizes(model_dir: Path) -> dict[str, Any]:
-    """The sizes the model card reports, read from the exported ``config.json`` and ``processor_config.json``
-    (a stage-2 run's own config does not hold them: it starts from the stage-1 checkpoint)."""
-    config = json.loads((model_dir / "config.json").read_text())
-    processor = json.loads((model_dir / "processor_config.json").read_text())["image_processor"]
-    text, vision = config["text_config"], config["vision_config"]
-    return {
-        "text_layers": text["num_hidden_layers"],
-        "text_hidden_size": text["hidden_size"],
-        "vision_layers": vision["num_hidden_layers"],
-        "vision_hidden_size": vision["hidden_size"],
-        "patch_size": processor["patch_size"],
-        "crop_size": processor["size"]["width"],
-        "max_crops": processor["max_crops"],
-        "image_pooling": processor["pooling_size"],
-        **_text_facts(model_dir),
-    }
+    """The sizes the model card reports, read from the exported checkpoint's files
+    (:func:`training.molmo2.read_sizes.checkpoint_sizes`)."""
+    from dataclasses import asdict
 
+    from training.molmo2 import Molmo2Sizes
+    from training.molmo2.read_sizes import checkpoint_sizes
 
-def _text_facts(model_dir: Path) -> dict[str, bool]:
-    """From the saved processor: whether the tokenizer has coordinate tokens, and whether the chat template puts
-    the picture after the question (rendered once to find out)."""
-    from transformers import AutoProcessor
-
-    from training.coords import coordinate_token_ids
-    from training.molmo2 import POINT_TAG_TOKENS, SPACED_COORDINATE_TOKENS
-
-    processor = AutoProcessor.from_pretrained(model_dir)
-    text = processor.apply_chat_template(
-        [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "QUESTION"}]}],
-        add_generation_prompt=True,
-        tokenize=False,
+    sizes = asdict(checkpoint_sizes(model_dir, Molmo2Sizes()))
+    shown = (
+        "text_layers",
+        "text_hidden_size",
+        "vision_layers",
+        "vision_hidden_size",
+        "patch_size",
+        "crop_size",
     )
-    vocab = processor.tokenizer.get_vocab()
-    spaced = SPACED_COORDINATE_TOKENS[0] in vocab
-    return {
-        "coordinate_tokens": bool(coordinate_token_ids(processor.tokenizer)),
-        "answer_tokens": spaced,
-        "answer_tag_tokens": POINT_TAG_TOKENS[0] in vocab and not spaced,
-        "question_first": text.find("QUESTION") < text.find("<|image|>"),
-    }
+    facts = ("max_crops", "coordinate_tokens", "answer_tokens", "answer_tag_tokens", "question_first")
+    return {**{k: sizes[k] for k in shown + facts}, "image_pooling": list(sizes["image_pooling"])}
 
 
 def model_card(

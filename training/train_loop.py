@@ -30,6 +30,7 @@ import shutil
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,7 @@ from training.debug import debug_config, debug_data
 from training.distributed import Dist, full_state_dict, wrap
 from training.metrics import answer_loss, evaluate_losses, grad_norms, plot_curves, to_device
 from training.model import build_new_checkpoint, count_parameters, learning_rate_schedule, parameter_groups
+from training.molmo2.read_sizes import start_sizes
 from training.vision_pass import all_reduce_grads, check_vision_only, image_features
 
 __all__ = ["cli_main", "debug_config", "train"]
@@ -138,6 +140,9 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     )
 
     start_dir, init_report = _prepare_model(cfg, train_rows, dist, out)
+    sizes, ignored = start_sizes(start_dir, cfg.model.sizes)  # saved configs describe the model beside them
+    cfg = replace(cfg, model=replace(cfg.model, sizes=sizes))
+    init_report = {**init_report, **({"sizes_ignored": ignored} if ignored else {})}
     model = Molmo2ForConditionalGeneration.from_pretrained(start_dir, dtype=torch.float32).to(dist.device)
     share_identical_crops(model.model.vision_tower)
     processor = AutoProcessor.from_pretrained(start_dir)

@@ -33,6 +33,14 @@ def test_the_checkpoint_has_its_card_config_evaluation_and_fits_the_size_limit()
     assert summary["n_questions"] == len(_committed_questions())
 
 
+def test_the_saved_training_config_describes_the_shipped_model() -> None:
+    from training.config import load_config
+    from training.molmo2.read_sizes import checkpoint_sizes
+
+    saved = load_config(CHECKPOINT / "train_config.yaml").model.sizes
+    assert checkpoint_sizes(CHECKPOINT, saved) == saved
+
+
 @pytest.mark.slow
 def test_the_committed_evaluation_reproduces() -> None:
     summary = json.loads((CHECKPOINT / "eval.json").read_text())

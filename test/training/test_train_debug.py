@@ -107,6 +107,9 @@ def test_later_passes_start_from_the_last_and_the_export_carries_every_run(stage
     saved = yaml.safe_load((out / "train_config.yaml").read_text())
     assert saved["model"]["init_from"] == polish_summary["final"]
     assert saved["data"]["more_train"] == ["out/training/data_place/mixture"]
+    # The sizes saved are the model's (stage 1 built it), not stage 2's defaults.
+    assert load_config(out / "train_config.yaml").model.sizes == s1_cfg.model.sizes
+    assert s1_cfg.model.sizes != polish.model.sizes
 
 
 def test_an_export_of_more_passes_than_it_names_is_refused_and_writes_nothing(tmp_path) -> None:

@@ -2,6 +2,7 @@
 
 - :mod:`chat_format`: chat, image and coordinate tokens and the chat templates of our checkpoints
 - :mod:`sizes`: :class:`Molmo2Sizes` (tiny test model, the shipped model, the real 4B / 8B sizes)
+- :mod:`read_sizes`: the sizes of a saved checkpoint, read back from its files
 - :mod:`tokenizer`: the corpus and the byte-level BPE tokenizer
 - :mod:`build`: :func:`build_molmo2`, :func:`build_molmo2_checkpoint`, :func:`tiny_checkpoint` (cached, for tests
   and benchmarks), :func:`fix_embedding_split`
