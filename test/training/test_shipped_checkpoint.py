@@ -54,7 +54,7 @@ def test_the_committed_evaluation_reproduces() -> None:
     )
     committed = [q for q in _committed_questions() if q["seed"] < start + RERUN_SEEDS]
     assert [(q.seed, q.prompt) for q in questions] == [(q["seed"], q["prompt"]) for q in committed]
-    # The same answers the parser refused when the evaluation was committed (R21: none on these seeds; one on 1000098).
+    # The same answers the parser refused when the evaluation was committed (R24: none on any of its seeds).
     assert rerun["parse_errors"] == sum(bool(c["parse_error"]) for c in committed)
     # Greedy decoding on CPU is deterministic; a different OpenGL renderer may shift a few pixels of the
     # picture and with them an answer or two (seen: none on these machines), so nearly all must be the same,
