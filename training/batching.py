@@ -8,6 +8,11 @@ except on the answers and their ``<|im_end|>``, so the loss covers answer tokens
 
 The order of examples is a function of ``(seed, epoch)`` only and step ``s`` of rank ``r`` always gets the same
 examples, so a resumed or a multi-process run sees exactly the data a single uninterrupted run would.
+
+With ``questions_per_picture`` k > 1 a batch holds ``batch_size / k`` pictures, each as k consecutive examples
+with different questions: the vision tower, whose output does not depend on the question, then runs once per
+picture (:mod:`molmo_ros.models.shared_crops` computes a run of equal crops once), while the language model
+still reads ``batch_size`` examples.
 """
 
 from __future__ import annotations
@@ -226,6 +231,8 @@ class BatchSource(torch.utils.data.Dataset):
         order_ranks: > 0: with ``aux_targets``, also each image token's point group
             (:func:`relevance_targets` with ``ranks``).
         object_kinds: with ``aux_targets``, also each object's patch cover and kind (:func:`object_targets`).
+        questions_per_picture: examples made of each drawn row, one after another, each with its own first
+            question (the row's turns in the drawn order, rotated); must divide ``batch_size``.
     """
 
     def __init__(
@@ -246,7 +253,13 @@ class BatchSource(torch.utils.data.Dataset):
         next_object: bool = False,
         order_ranks: int = 0,
         object_kinds: bool = False,
+        questions_per_picture: int = 1,
     ) -> None:
+        if questions_per_picture < 1 or batch_size % questions_per_picture:
+            raise ValueError(
+                f"questions_per_picture ({questions_per_picture}) must be >= 1 and divide batch_size ({batch_size})"
+            )
+        self.questions_per_picture = questions_per_picture
         self.rows, self.processor = rows, processor
         self.batch_size, self.max_turns, self.max_len = batch_size, max_turns, max_len
         self.seed, self.world_size, self.rank = seed, world_size, rank
@@ -280,8 +293,9 @@ class BatchSource(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return 1 << 40  # steps are counted by the loop, not by the data
 
-    def example(self, row_index: int, sample: int) -> Encoded | None:
-        """Encode row ``row_index`` for global sample number ``sample`` (which picks the turns)."""
+    def example(self, row_index: int, sample: int, copy: int = 0) -> Encoded | None:
+        """Encode row ``row_index`` for global sample number ``sample`` (which picks the turns); ``copy`` j of a
+        row drawn for several examples starts at the j-th turn of the drawn order."""
         row = self._text[row_index]
         turns = list(zip(row["prompts"], row["answers"], row["styles"], strict=True))
         if self.styles:
@@ -290,6 +304,8 @@ class BatchSource(torch.utils.data.Dataset):
             return None
         rng = random.Random(self.seed * 7919 + sample)
         turns = weighted_order(turns, rng, self.style_weights, row.get("objects"))
+        start = copy % len(turns)
+        turns = turns[start:] + turns[:start]
         turns = turns[: rng.randint(1, min(self.max_turns, len(turns)))]
         picture = self.pictures.get(row_index, lambda: self._column(row_index, "image").convert("RGB"))
         qa = [(q, a) for q, a, _ in turns]
@@ -336,17 +352,18 @@ class BatchSource(torch.utils.data.Dataset):
         return encoded
 
     def __getitem__(self, step: int) -> dict[str, torch.Tensor]:
-        global_batch = self.batch_size * self.world_size
-        first = step * global_batch + self.rank * self.batch_size
+        per_rank = self.batch_size // self.questions_per_picture  # rows drawn by this rank a step
+        global_batch = per_rank * self.world_size
+        first = step * global_batch + self.rank * per_rank
         examples: list[Encoded] = []
         k = first
         n = len(self.rows)
         while len(examples) < self.batch_size:
             (row_index,) = global_indices(n, self.seed, k, 1)
-            encoded = self.example(row_index, k)
-            if encoded is not None:
-                examples.append(encoded)
-            k += global_batch if encoded is None else 1
-            if k - first > 100 * self.batch_size * self.world_size:
+            copies = [self.example(row_index, k, j) for j in range(self.questions_per_picture)]
+            if copies[0] is not None:
+                examples.extend(copies)
+            k += global_batch if copies[0] is None else 1
+            if k - first > 100 * global_batch:
                 raise ValueError("no rows with the requested question styles")
         return collate(examples, self.pad_id)

@@ -154,6 +154,7 @@ class DataConfig:
     eval_fraction: float = 0.02  # rows held out of each set for the loss and the picture control
     batch_size: int = 16  # examples per step per process
     max_turns: int = 3  # questions per example: drawn uniformly from 1..max_turns of the row's questions
+    questions_per_picture: int = 1  # examples made of each drawn picture, each with its own first question; the ViT runs once per picture (divides batch_size)
     max_seq_len: int = 768  # tokens; longer examples are cut (labels too)
     num_workers: int = 0  # DataLoader worker processes preparing batches
     picture_cache_rows: int = (

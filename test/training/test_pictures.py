@@ -65,16 +65,23 @@ def test_a_prompt_without_one_picture_placeholder_is_refused(processor) -> None:
         prompt_inputs(processor, picture, "no picture here")
 
 
-def test_batches_are_the_same_with_and_without_the_cache(processor) -> None:
+PROMPTS = ("Point to the cup.", "Count the cups.", "Point to the ball.")
+
+
+def _rows(n: int):  # type: ignore[no-untyped-def]
+    """``n`` rows of the mixture's form, each with three questions of different styles."""
     from datasets import Dataset, Features, Sequence, Value
     from datasets import Image as ImageFeature
 
-    rows = Dataset.from_dict(
+    return Dataset.from_dict(
         {
-            "image": [_picture(i) for i in range(3)],
-            "prompts": [["Point to the cup.", "Count the cups."]] * 3,
-            "answers": [['<points alt="cup" coords="1 1 250 500">cup</points>', "There are none."]] * 3,
-            "styles": [["point", "count"]] * 3,
+            "image": [_picture(i) for i in range(n)],
+            "prompts": [list(PROMPTS)] * n,
+            "answers": [
+                ['<points alt="cup" coords="1 1 250 500">cup</points>', "There are none.", "There are none."]
+            ]
+            * n,
+            "styles": [["point", "count", "absent"]] * n,
         },
         features=Features(
             {
@@ -85,6 +92,10 @@ def test_batches_are_the_same_with_and_without_the_cache(processor) -> None:
             }
         ),
     )
+
+
+def test_batches_are_the_same_with_and_without_the_cache(processor) -> None:
+    rows = _rows(3)
     plain = BatchSource(rows, processor, 2, 2, 512, seed=3)
     cached = BatchSource(rows, processor, 2, 2, 512, seed=3, picture_cache_rows=10)
     for step in range(4):  # past one epoch: the second visit comes from the cache
@@ -93,3 +104,40 @@ def test_batches_are_the_same_with_and_without_the_cache(processor) -> None:
         for key in a:
             assert torch.equal(a[key], b[key]), key
     assert len(cached.pictures._pictures) == 3
+
+
+def _first_questions(batch: dict[str, torch.Tensor], processor) -> list[str]:  # type: ignore[no-untyped-def]
+    texts = processor.tokenizer.batch_decode(batch["input_ids"], skip_special_tokens=True)
+    return [next(q for q in PROMPTS if q in t) for t in texts]
+
+
+def test_questions_per_picture_puts_each_picture_twice_in_a_row_with_two_questions(processor) -> None:
+    from molmo_ros.models.shared_crops import repeated_crops
+
+    rows = _rows(4)
+    one = BatchSource(rows, processor, 4, 1, 512, seed=3, picture_cache_rows=10)
+    two = BatchSource(rows, processor, 4, 1, 512, seed=3, picture_cache_rows=10, questions_per_picture=2)
+    for step in range(3):
+        a, b = one[step], two[step]
+        assert a["input_ids"].shape[0] == b["input_ids"].shape[0] == 4
+        crops_per_example = b["pixel_values"].shape[0] // 4
+        distinct_a = int((~repeated_crops(a["pixel_values"])).sum())
+        distinct_b = int((~repeated_crops(b["pixel_values"])).sum())
+        # The vision tower computes half as many crops: examples 0-1 and 2-3 are one picture each.
+        assert distinct_b * 2 == distinct_a
+        pairs = b["pixel_values"].reshape(2, 2, crops_per_example, *b["pixel_values"].shape[1:])
+        assert torch.equal(pairs[:, 0], pairs[:, 1])
+        assert not torch.equal(pairs[0, 0], pairs[1, 0])
+        questions = _first_questions(b, processor)
+        assert questions[0] != questions[1] and questions[2] != questions[3]
+    # Over two steps (one epoch of rows) every picture is drawn once.
+    seen = {two[s]["pixel_values"][0].sum().item() for s in range(2)} | {
+        two[s]["pixel_values"][2 * crops_per_example].sum().item() for s in range(2)
+    }
+    assert len(seen) == 4
+
+
+def test_questions_per_picture_must_divide_the_batch(processor) -> None:
+    for bad in (0, 3):
+        with pytest.raises(ValueError, match="divide batch_size"):
+            BatchSource(_rows(1), processor, 4, 1, 512, seed=0, questions_per_picture=bad)
