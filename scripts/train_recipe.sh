@@ -3,8 +3,7 @@
 # pass (configs/stage2_polish.yaml) and third pass (configs/stage2_place.yaml, the place scenes mixed in), each
 # as two 1-thread processes (DDP over gloo) with 8 examples each a step:
 # the configs' batch of 16 and thread count of 2 in all, 1.18 x the steps a minute of one 2-thread process in
-# stage 2 (training/README.md, R14). In the three stage-2 passes the 8 examples are 4 pictures with two questions
-# each (data.questions_per_picture: 2, R25), so the ViT runs on 4. Then the export with its held-out evaluation.
+# stage 2 (training/README.md, R14). Then the export with its held-out evaluation.
 #
 #   scripts/train_recipe.sh [OUT_DIR] [EXPORT_DIR]   # default out/training, out/training/export
 #
