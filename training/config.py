@@ -192,6 +192,7 @@ class TrainConfig:
     debug: bool = False  # tiny model, few steps, small data: a smoke run in seconds
     decision_weight: float = 1.0  # weight of the answer loss on the tokens that decide how many points an answer gives (its first token; the token after each coordinate: another group or the end), training.metrics.answer_loss
     vision_only: bool = False  # train only the ViT and the connector, on the aux colour / kind / position heads, with no language-model pass and no answer loss (training.vision_pass; the held-out losses still run the whole model)
+    precision: str = "fp32"  # "fp32", or "bf16": the training forward passes and losses under torch.autocast(bfloat16); weights, gradients, optimizer state, held-out losses and the export stay fp32
     coordinate_sigma: float = 0.0  # with coordinate tokens: the answer loss on a coordinate is a soft cross-entropy against a Gaussian of this width (units of the 0-1000 scale) around the true value; 0 = plain cross-entropy
 
 

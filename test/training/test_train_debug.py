@@ -38,6 +38,30 @@ def test_stage1_debug_lowers_the_loss(stage1) -> None:
     assert (Path(summary["final"]) / "train_config.yaml").is_file()
 
 
+def test_the_recipe_trains_under_bf16_autocast_and_fp32_follows_the_same_path(stage1) -> None:
+    """The committed configs run the training passes in bfloat16: the same debug run in fp32 starts from the
+    same loss, ends within 10 % of it, and is not the same run (the autocast did take effect)."""
+    cfg, _ = stage1
+    assert cfg.precision == "bf16"
+    fp32 = replace(cfg, precision="fp32", out_dir=str(Path(cfg.out_dir).parent / "stage1_fp32"))
+    train(fp32)
+    bf16_losses, fp32_losses = _losses(Path(cfg.out_dir)), _losses(Path(fp32.out_dir))
+    assert len(bf16_losses) == len(fp32_losses)
+    assert bf16_losses[0] == pytest.approx(fp32_losses[0], rel=0.02)
+    assert bf16_losses[-1] == pytest.approx(fp32_losses[-1], rel=0.10)
+    assert bf16_losses != fp32_losses
+    assert fp32_losses[-1] < 0.8 * fp32_losses[0], fp32_losses
+
+
+def test_an_unknown_precision_is_refused_before_anything_is_written(tmp_path) -> None:
+    cfg = debug_config(
+        load_config("stage2_pointing.yaml", [("out_dir", str(tmp_path / "s2")), ("init_from", "")])
+    )
+    with pytest.raises(ValueError, match=r"precision must be one of \('fp32', 'bf16'\), got 'fp16'"):
+        train(replace(cfg, precision="fp16"))
+    assert not any(tmp_path.iterdir())
+
+
 @pytest.fixture(scope="module")
 def stage2(stage1):
     s1_cfg, s1_summary = stage1
