@@ -68,11 +68,11 @@ class CameraIntake:
                     on(taken[0])
 
     def wait_for_pair(self, wait_s: float) -> None:
-        """Take what waits; if no colour/depth pair was ever made, poll up to `wait_s` for the first one (the
-        subscriptions of a node just activated match the camera only after discovery)."""
+        """Take what waits; without a colour/depth pair or a CameraInfo yet, poll up to `wait_s` for both (the
+        subscriptions of a node just activated match the camera only after discovery, each topic on its own)."""
         deadline = time.monotonic() + wait_s
         self.drain()
-        while self._sync.paired_stamp_ns is None and time.monotonic() < deadline:
+        while not self._sync.ready and time.monotonic() < deadline:
             time.sleep(0.02)
             self.drain()
 

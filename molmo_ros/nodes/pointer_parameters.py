@@ -29,7 +29,7 @@ DESCRIPTIONS = {
     "sync_history": "messages of each camera stream searched for a colour/depth pair",
     "image_reliability": "QoS reliability of the camera subscriptions: best_effort or reliable",
     "stale_frame_s": "refuse frames older than this, seconds; 0 disables the check",
-    "first_frame_wait_s": "a query that finds no frame yet waits this long for the first one, seconds",
+    "first_frame_wait_s": "a query that finds no frame or CameraInfo yet waits this long for them, seconds",
     "target_frame": "frame of the returned 3D points",
     "transform_source": "camera pose in target_frame from tf (tf2), static (static_transform) or auto",
     "static_transform": "without tf2: camera optical frame in target_frame as [x, y, z, qx, qy, qz, qw]",

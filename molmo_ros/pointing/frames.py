@@ -114,6 +114,13 @@ class FrameSynchronizer(Generic[T]):
         with self._lock:
             return None if self._pair is None else self._pair[0].stamp_ns
 
+    @property
+    def ready(self) -> bool:
+        """Whether a query can be answered from what is kept: a colour/depth pair and a CameraInfo (the
+        CameraInfo is its own topic and may arrive after the first images)."""
+        with self._lock:
+            return self._pair is not None and self._camera_info is not None
+
     def latest(self, now_ns: int, max_age_s: float) -> RgbdPair[T]:
         """The newest pair, or an error saying why there is none.
 

@@ -421,3 +421,19 @@ def test_a_query_right_after_activation_waits_for_the_first_frame(pointer, rig, 
     finally:
         late.join()
     assert response.success, response.error.message
+
+
+def test_a_query_waits_for_a_camera_info_that_comes_after_the_first_frame(pointer, rig, model_server):
+    """Each camera topic is matched on its own after activation: the images may come before the CameraInfo."""
+    camera, client = rig
+    pointer.trigger_deactivate()
+    pointer.trigger_activate()
+    model_server.answer = '<points alt="cup" coords="1 1 500 500">cup</points>'
+    camera.publish(*scene(), "32FC1", None)  # images only
+    late = threading.Timer(0.5, lambda: camera.publish(*scene(), "32FC1", K))
+    late.start()
+    try:
+        response = ask(client)  # the images are there, the CameraInfo is not yet: waits for it
+    finally:
+        late.join()
+    assert response.success, response.error.message

@@ -114,3 +114,14 @@ def test_with_a_history_of_one_a_late_depth_image_is_lost():
     assert sync.paired_stamp_ns is None
     with pytest.raises(ValueError, match="history"):
         FrameSynchronizer(slop_ns=0, history=0)
+
+
+def test_ready_needs_a_pair_and_a_camera_info():
+    sync = FrameSynchronizer(slop_ns=5_000_000)
+    sync.add_rgb(Stamped(100_000_000, "cam", "rgb"))
+    sync.add_depth(Stamped(100_000_000, "cam", "depth"))
+    assert sync.paired_stamp_ns == 100_000_000 and not sync.ready
+    sync.set_camera_info("K")
+    assert sync.ready
+    sync.clear()
+    assert not sync.ready
