@@ -67,7 +67,7 @@ class CameraIntake:
                         break
                     on(taken[0])
 
-    def wait_for_pair(self, wait_s: float) -> None:
+    def wait_until_ready(self, wait_s: float) -> None:
         """Take what waits; without a colour/depth pair or a CameraInfo yet, poll up to `wait_s` for both (the
         subscriptions of a node just activated match the camera only after discovery, each topic on its own)."""
         deadline = time.monotonic() + wait_s

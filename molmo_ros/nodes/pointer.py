@@ -199,7 +199,7 @@ class PointerNode(LifecycleNode):
             )
         intake = self._intake
         if intake is not None:
-            intake.wait_for_pair(p["first_frame_wait_s"])
+            intake.wait_until_ready(p["first_frame_wait_s"])
         pair = self._sync.latest(self.get_clock().now().nanoseconds, p["stale_frame_s"])
         frame = to_rgbd_frame(RgbdPair(decoded(pair.rgb), decoded(pair.depth), pair.camera_info))
         transform = camera_to_target(self._tf_buffer, frame, request.target_frame or p["target_frame"], p)
