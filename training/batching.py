@@ -37,6 +37,7 @@ from training.aux_targets import (
 from training.coords import coordinate_token_ids
 from training.draw_weights import weighted_order
 from training.molmo2 import EOS_TOKEN
+from training.picture_store import PictureStore, digest, encoded_bytes
 from training.pictures import Picture, PictureCache, picture_of, pixels, prompt_inputs
 
 __all__ = ["BatchSource", "Encoded", "collate", "encode_example", "global_indices"]
@@ -233,6 +234,9 @@ class BatchSource(torch.utils.data.Dataset):
         object_kinds: with ``aux_targets``, also each object's patch cover and kind (:func:`object_targets`).
         questions_per_picture: examples made of each drawn row, one after another, each with its own first
             question (the row's turns in the drawn order, rotated); must divide ``batch_size``.
+        picture_store: a folder where each row's processed picture and object fractions are kept on disk for
+            later stages and runs (:class:`training.picture_store.PictureStore`; "" = none; used only for
+            ``datasets`` rows whose ``image`` is a ``datasets.Image``).
     """
 
     def __init__(
@@ -254,6 +258,7 @@ class BatchSource(torch.utils.data.Dataset):
         order_ranks: int = 0,
         object_kinds: bool = False,
         questions_per_picture: int = 1,
+        picture_store: str = "",
     ) -> None:
         if questions_per_picture < 1 or batch_size % questions_per_picture:
             raise ValueError(
@@ -266,7 +271,10 @@ class BatchSource(torch.utils.data.Dataset):
         self.styles = styles
         self.aux_targets = aux_targets and {"mask", "objects"} <= set(getattr(rows, "column_names", []))
         self._fractions: dict[int, dict[int, torch.Tensor]] = {}
-        self.pictures = PictureCache(processor.image_processor, picture_cache_rows)
+        self._image_bytes = encoded_bytes(rows, "image") if picture_store else None
+        self._mask_bytes = encoded_bytes(rows, "mask") if picture_store else None
+        store = PictureStore(picture_store, processor.image_processor) if self._image_bytes else None
+        self.pictures = PictureCache(processor.image_processor, picture_cache_rows, store)
         columns = list(getattr(rows, "column_names", []))
         # Reading a row decodes every picture column: the question columns are read on their own.
         text_columns = [c for c in columns if c not in ("image", "mask")]
@@ -290,6 +298,21 @@ class BatchSource(torch.utils.data.Dataset):
             self._columns[name] = self.rows.select_columns([name])
         return self._columns[name][row_index][name]
 
+    def _object_fractions(
+        self, row_index: int, objects: list[dict[str, Any]], objects_json: str
+    ) -> dict[int, torch.Tensor]:
+        """:func:`object_patch_fractions` of the row's mask, through the picture store when there is one."""
+
+        def make() -> dict[int, torch.Tensor]:
+            mask = self._column(row_index, "mask")
+            return object_patch_fractions(self.processor.image_processor, mask, objects)
+
+        store = self.pictures.store
+        if store is None or self._mask_bytes is None:
+            return make()
+        name = digest(self._mask_bytes(row_index), objects_json)
+        return store.fetch("fractions", name, lambda: {"by_index": make()})["by_index"]
+
     def __len__(self) -> int:
         return 1 << 40  # steps are counted by the loop, not by the data
 
@@ -307,7 +330,11 @@ class BatchSource(torch.utils.data.Dataset):
         start = copy % len(turns)
         turns = turns[start:] + turns[:start]
         turns = turns[: rng.randint(1, min(self.max_turns, len(turns)))]
-        picture = self.pictures.get(row_index, lambda: self._column(row_index, "image").convert("RGB"))
+        picture = self.pictures.get(
+            row_index,
+            lambda: self._column(row_index, "image").convert("RGB"),
+            lambda: digest(self._image_bytes(row_index)) if self._image_bytes else None,
+        )
         qa = [(q, a) for q, a, _ in turns]
         encoded = encode_example(self.processor, picture, qa, self.max_len)
         size = picture.size
@@ -315,8 +342,7 @@ class BatchSource(torch.utils.data.Dataset):
             objects = json.loads(row["objects"])
             fractions = self._fractions.get(row_index)
             if fractions is None:  # the masks through the processor: cached, a row comes back every epoch
-                mask = self._column(row_index, "mask")
-                fractions = object_patch_fractions(self.processor.image_processor, mask, objects)
+                fractions = self._object_fractions(row_index, objects, row["objects"])
                 self._fractions[row_index] = fractions
             n_patches = encoded.pixel_values.shape[0] * encoded.pixel_values.shape[1]
             encoded.patch_colour, encoded.patch_kind = patch_targets(n_patches, fractions, objects)

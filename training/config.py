@@ -160,6 +160,7 @@ class DataConfig:
     picture_cache_rows: int = (
         20000  # rows whose processed picture stays in memory (uint8, ~0.3 MB each at 224 px; 0 = none)
     )
+    picture_store: str = ""  # folder keeping each picture's processed pixels and object fractions on disk for later stages and runs ("" = none; training/picture_store.py)
     style_weights: dict[str, float] = field(
         default_factory=dict
     )  # how often a row's question of each style is drawn, relative to 1 (styles not named: 1; "qa" = every qa_* style; "<style>:none" / "<style>:several" for answers with no / two or more points; "lookalike" multiplies a question naming a cup where a mug is visible or the reverse); shifts the mixture without re-rendering

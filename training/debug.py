@@ -25,7 +25,9 @@ def debug_config(cfg: TrainConfig) -> TrainConfig:
     )
     init_from = cfg.model.init_from if cfg.model.init_from and Path(cfg.model.init_from).is_dir() else ""
     model = replace(cfg.model, sizes=sizes, tokenizer_corpus_rows=50, init_from=init_from)
-    data = replace(cfg.data, batch_size=4, max_turns=2, eval_fraction=0.25)
+    out_dir = cfg.out_dir.rstrip("/") + "_debug"
+    store = str(Path(out_dir) / "picture_store") if cfg.data.picture_store else ""  # not the real run's
+    data = replace(cfg.data, batch_size=4, max_turns=2, eval_fraction=0.25, picture_store=store)
     # The tiny model has fewer LM layers than the real one: guide the layers it has.
     guided = tuple(i for i in cfg.aux.attention_layers if i < sizes.text_layers) or (sizes.text_layers - 1,)
     aux = replace(cfg.aux, attention_layers=guided)
@@ -42,7 +44,7 @@ def debug_config(cfg: TrainConfig) -> TrainConfig:
         save_every=0,
         keep_checkpoints=1,
         debug=True,
-        out_dir=cfg.out_dir.rstrip("/") + "_debug",
+        out_dir=out_dir,
     )
 
 

@@ -7,18 +7,21 @@ made of a picture, the crops as the resized bytes (uint8: the processor rounds t
 so its own normalisation of the bytes gives back exactly its float pixels, at a quarter of the memory: ~0.3 MB
 a 224 px picture); :func:`prompt_inputs` tokenises a prompt around it the way the processor does (the
 placeholder expanded to the image tokens, BOS first).
-``test/training/test_pictures.py`` checks both against the processor.
+``test/training/test_pictures.py`` checks both against the processor. With a
+:class:`training.picture_store.PictureStore` the cache also keeps its pictures on disk for later stages and runs.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from molmo_ros.models.single_resize import resize_once
+from training.picture_store import PictureStore
 
 __all__ = ["Picture", "PictureCache", "picture_of", "pixels", "prompt_inputs"]
 
@@ -37,6 +40,30 @@ class Picture:
     image_grids: torch.Tensor
     image_num_crops: torch.Tensor
     size: tuple[int, int]
+
+    def to_record(self) -> dict[str, Any]:
+        """The fields as a :class:`PictureStore` entry; equal crops (the global view and the one tile of a
+        single-crop picture) are kept once."""
+        crops, crop_index = torch.unique(self.crops, dim=0, return_inverse=True)
+        return {
+            "crops": crops,
+            "crop_index": crop_index,
+            "image_token_pooling": self.image_token_pooling,
+            "image_grids": self.image_grids,
+            "image_num_crops": self.image_num_crops,
+            "size": list(self.size),
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Picture:
+        """The picture :meth:`to_record` made ``record`` of."""
+        return cls(
+            crops=record["crops"][record["crop_index"]],
+            image_token_pooling=record["image_token_pooling"],
+            image_grids=record["image_grids"],
+            image_num_crops=record["image_num_crops"],
+            size=(int(record["size"][0]), int(record["size"][1])),
+        )
 
 
 def _normalise(image_processor: Any, crops: torch.Tensor) -> torch.Tensor:
@@ -92,19 +119,31 @@ def prompt_inputs(processor: Any, picture: Picture, prompt: str) -> tuple[list[i
 
 
 class PictureCache:
-    """The most recent ``capacity`` rows' pictures (least recently used out first); 0 keeps none."""
+    """The most recent ``capacity`` rows' pictures (least recently used out first); 0 keeps none. With a
+    ``store``, a picture not in memory is read from it, or made and written to it."""
 
-    def __init__(self, image_processor: Any, capacity: int) -> None:
-        self.image_processor, self.capacity = image_processor, capacity
+    def __init__(self, image_processor: Any, capacity: int, store: PictureStore | None = None) -> None:
+        self.image_processor, self.capacity, self.store = image_processor, capacity, store
         self._pictures: OrderedDict[int, Picture] = OrderedDict()
 
-    def get(self, key: int, load_image: Any) -> Picture:
-        """The picture of row ``key``; ``load_image()`` gives the PIL picture when it is not kept."""
+    def get(
+        self, key: int, load_image: Callable[[], Any], name: Callable[[], str | None] | None = None
+    ) -> Picture:
+        """The picture of row ``key``; ``load_image()`` gives the PIL picture when it is not kept, ``name()``
+        its store entry's name (None: not stored)."""
         picture = self._pictures.get(key)
         if picture is not None:
             self._pictures.move_to_end(key)
             return picture
-        picture = picture_of(self.image_processor, load_image())
+        store = self.store
+        entry = name() if store is not None and name is not None else None
+        if store is None or entry is None:
+            picture = picture_of(self.image_processor, load_image())
+        else:
+            record = store.fetch(
+                "picture", entry, lambda: picture_of(self.image_processor, load_image()).to_record()
+            )
+            picture = Picture.from_record(record)
         if self.capacity > 0:
             self._pictures[key] = picture
             while len(self._pictures) > self.capacity:

@@ -182,6 +182,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         order_ranks=a.active_order_ranks,
         object_kinds=a.object_kind_weight > 0,
         questions_per_picture=cfg.data.questions_per_picture,
+        picture_store=cfg.data.picture_store,
     )
     eval_source = BatchSource(
         eval_rows, processor, cfg.data.batch_size, cfg.data.max_turns, cfg.data.max_seq_len, cfg.seed + 1

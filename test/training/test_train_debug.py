@@ -36,6 +36,10 @@ def test_stage1_debug_lowers_the_loss(stage1) -> None:
     assert len(losses) >= 3
     assert losses[-1] < 0.8 * losses[0], losses
     assert (Path(summary["final"]) / "train_config.yaml").is_file()
+    # The recipe's picture store is on; a debug run keeps its own, beside its checkpoints.
+    store = Path(cfg.data.picture_store)
+    assert store.parent == Path(cfg.out_dir)
+    assert list(store.glob("*/picture/*/*.pt")) and list(store.glob("*/fractions/*/*.pt"))
 
 
 def test_the_recipe_trains_under_bf16_autocast_and_fp32_follows_the_same_path(stage1) -> None:
