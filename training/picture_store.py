@@ -8,7 +8,7 @@ bytes, and for the masks the object list too), in a folder named by a digest of 
 caption and mixture sets hold the same views, so stage 1 fills the store for stage 2, and a stage whose
 processor differs (another crop size) gets a folder of its own. Files are written whole (a temporary name,
 then :func:`os.replace`), so two data-parallel processes may write the same entry; an unreadable file is made
-again.
+again, and an entry that cannot be written (a full disk) is warned about once and served from memory.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,7 @@ class PictureStore:
     def __init__(self, root: str | Path, image_processor: Any) -> None:
         settings = json.dumps(image_processor.to_dict(), sort_keys=True, default=str)
         self.directory = Path(root) / digest(settings)[:12]
+        self.write_failed = False  # set when an entry could not be written (warned once)
 
     def path(self, kind: str, name: str) -> Path:
         """Where entry ``name`` (a :func:`digest`) of ``kind`` ("picture", "fractions") lives."""
@@ -60,10 +62,19 @@ class PictureStore:
             except (OSError, RuntimeError, EOFError):  # cut short by a killed run: made again below
                 pass
         value = make()
-        path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        torch.save(value, temporary)
-        os.replace(temporary, path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            torch.save(value, temporary)
+            os.replace(temporary, path)
+        except OSError as error:  # a full or read-only disk costs speed, not the run
+            temporary.unlink(missing_ok=True)
+            if not self.write_failed:
+                message = (
+                    f"picture store {self.directory}: not written ({error}); training goes on without it"
+                )
+                warnings.warn(message, stacklevel=2)
+            self.write_failed = True
         return value
 
 

@@ -5,6 +5,8 @@ questions share its entries, a cut-short entry is made again, and other processo
 from __future__ import annotations
 
 import json
+import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -122,6 +124,29 @@ def test_a_cut_short_entry_is_made_again(coord_processor, tmp_path) -> None:
     again = PictureCache(coord_processor.image_processor, 0, store).get(0, lambda: image, lambda: name)
     assert torch.equal(again.crops, first.crops)
     assert torch.load(path, weights_only=True)["crops"].shape[0] >= 1  # whole again
+
+
+def test_an_entry_that_cannot_be_written_is_served_and_warned_about_once(tmp_path, monkeypatch) -> None:
+    import training.picture_store as picture_store
+
+    class Processor:
+        def to_dict(self) -> dict:
+            return {"size": 280}
+
+    def full_disk(_value, target) -> None:  # type: ignore[no-untyped-def]
+        Path(target).write_bytes(b"half")  # a write cut short by the full disk
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(picture_store.torch, "save", full_disk)
+    store = PictureStore(tmp_path, Processor())
+    with pytest.warns(UserWarning, match="No space left on device"):
+        first = store.fetch("picture", digest("a"), lambda: {"x": torch.ones(2)})
+    assert torch.equal(first["x"], torch.ones(2)) and store.write_failed
+    with warnings.catch_warnings(record=True) as later:
+        warnings.simplefilter("always")
+        second = store.fetch("picture", digest("b"), lambda: {"x": torch.zeros(2)})
+    assert torch.equal(second["x"], torch.zeros(2)) and not later  # warned once
+    assert not list(tmp_path.rglob("*.pt")) and not list(tmp_path.rglob("*.tmp"))
 
 
 def test_a_record_keeps_equal_crops_once_and_gives_the_picture_back(coord_processor) -> None:
