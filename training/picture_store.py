@@ -59,7 +59,7 @@ class PictureStore:
         if path.exists():
             try:
                 return torch.load(path, weights_only=True)
-            except (OSError, RuntimeError, EOFError):  # cut short by a killed run: made again below
+            except (OSError, RuntimeError, EOFError):  # a damaged file (writes are whole): made again below
                 pass
         value = make()
         temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
