@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from molmo_ros.models.shared_crops import distinct_crops
 from molmo_ros.models.single_resize import resize_once
 from training.picture_store import PictureStore
 
@@ -42,9 +43,9 @@ class Picture:
     size: tuple[int, int]
 
     def to_record(self) -> dict[str, Any]:
-        """The fields as a :class:`PictureStore` entry; equal crops (the global view and the one tile of a
-        single-crop picture) are kept once."""
-        crops, crop_index = torch.unique(self.crops, dim=0, return_inverse=True)
+        """The fields as a :class:`PictureStore` entry; equal consecutive crops (the global view and the one tile
+        of a single-crop picture) are kept once, as the vision tower computes them (:func:`distinct_crops`)."""
+        crops, crop_index = distinct_crops(self.crops)
         return {
             "crops": crops,
             "crop_index": crop_index,

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["repeated_crops", "share_identical_crops"]
+__all__ = ["distinct_crops", "repeated_crops", "share_identical_crops"]
 
 
 def repeated_crops(pixel_values: torch.Tensor) -> torch.Tensor:
@@ -26,6 +26,13 @@ def repeated_crops(pixel_values: torch.Tensor) -> torch.Tensor:
     if pixel_values.shape[0] > 1:
         same[1:] = (pixel_values[1:] == pixel_values[:-1]).flatten(1).all(1)
     return same
+
+
+def distinct_crops(pixel_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each run of identical consecutive crops kept once, ``(unique, patches, dim)``, and for every crop the index
+    of the kept one, ``(crops,)``: ``unique[source]`` is ``pixel_values`` again."""
+    same = repeated_crops(pixel_values)
+    return pixel_values[~same], torch.cumsum(~same, 0) - 1
 
 
 def _expand(value: Any, source: torch.Tensor, n_unique: int) -> Any:
@@ -47,11 +54,11 @@ def share_identical_crops(vision_tower: torch.nn.Module) -> None:
     inner = vision_tower.forward
 
     def forward(pixel_values: torch.Tensor, **kwargs: Any) -> Any:
-        same = repeated_crops(pixel_values) if pixel_values.dim() == 3 else None
-        if same is None or not bool(same.any()):
+        if pixel_values.dim() != 3:
             return inner(pixel_values, **kwargs)
-        source = torch.cumsum(~same, 0) - 1  # the computed crop each crop copies
-        unique = pixel_values[~same]
+        unique, source = distinct_crops(pixel_values)  # source: the computed crop each crop copies
+        if unique.shape[0] == pixel_values.shape[0]:
+            return inner(pixel_values, **kwargs)
         out = inner(unique, **kwargs)
         for key in list(out.keys()):
             out[key] = _expand(out[key], source, unique.shape[0])

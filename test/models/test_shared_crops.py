@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from molmo_ros.models.shared_crops import repeated_crops, share_identical_crops
+from molmo_ros.models.shared_crops import distinct_crops, repeated_crops, share_identical_crops
 from training.molmo2 import tiny_checkpoint
 
 
@@ -67,3 +67,12 @@ def test_distinct_crops_run_as_before(tmp_path) -> None:
     with torch.no_grad():
         model(**inputs)
     assert seen == [6]  # every crop computed
+
+
+def test_distinct_crops_keep_each_run_once_and_index_every_crop() -> None:
+    a, b = torch.zeros(1, 4, 6), torch.ones(1, 4, 6)
+    crops = torch.cat([a, a, b, b, a])  # a later repeat of a is its own run: the tower compares neighbours
+    unique, source = distinct_crops(crops)
+    assert torch.equal(unique, torch.cat([a, b, a]))
+    assert source.tolist() == [0, 0, 1, 1, 2]
+    assert torch.equal(unique[source], crops)
