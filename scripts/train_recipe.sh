@@ -4,8 +4,8 @@
 # as two 1-thread processes (DDP over gloo) with 8 examples each a step:
 # the configs' batch of 16 and thread count of 2 in all, 1.18 x the steps a minute of one 2-thread process in
 # stage 2 (training/README.md, R14); the configs run the training passes under bfloat16 autocast (R26) and keep
-# each processed picture on disk for the later passes (data.picture_store, R27: 83 min 7 s from stage 1's start to
-# the export on 7 Dec, stage 2 4,000 steps). Then the export with its held-out evaluation.
+# each processed picture on disk for the later passes (data.picture_store, R27). R28 (a ViT 160 wide, stage 2 3,300
+# steps): 79 min 43 s from stage 1's start to the export on 7 Dec. Then the export with its held-out evaluation.
 #
 #   scripts/train_recipe.sh [OUT_DIR] [EXPORT_DIR]   # default out/training, out/training/export
 #
