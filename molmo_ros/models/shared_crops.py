@@ -30,8 +30,11 @@ def repeated_crops(pixel_values: torch.Tensor) -> torch.Tensor:
 
 def distinct_crops(pixel_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Each run of identical consecutive crops kept once, ``(unique, patches, dim)``, and for every crop the index
-    of the kept one, ``(crops,)``: ``unique[source]`` is ``pixel_values`` again."""
+    of the kept one, ``(crops,)``: ``unique[source]`` is ``pixel_values`` again. Where no crop repeats,
+    ``unique`` is ``pixel_values`` itself, not a copy (the vision tower's path for a real Molmo2's crops)."""
     same = repeated_crops(pixel_values)
+    if not bool(same.any()):
+        return pixel_values, torch.arange(pixel_values.shape[0], device=pixel_values.device)
     return pixel_values[~same], torch.cumsum(~same, 0) - 1
 
 

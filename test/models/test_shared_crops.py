@@ -76,3 +76,6 @@ def test_distinct_crops_keep_each_run_once_and_index_every_crop() -> None:
     assert torch.equal(unique, torch.cat([a, b, a]))
     assert source.tolist() == [0, 0, 1, 1, 2]
     assert torch.equal(unique[source], crops)
+    differ = torch.cat([a, b, a])
+    unique, source = distinct_crops(differ)
+    assert unique is differ and source.tolist() == [0, 1, 2]  # nothing repeats: no copy of the pixels
